@@ -1,0 +1,5 @@
+"""Operating-system seams: where the screen comes from and where input goes."""
+
+from tasuke.desktop.base import Cursor, InputSink, ScreenSource
+
+__all__ = ["Cursor", "InputSink", "ScreenSource"]
