@@ -10,6 +10,7 @@ need to know which library sat underneath.
     TasukeError
     ├── LocalError                 our own misuse: a bug or a bad configuration
     │   └── ConfigError            settings that cannot work (bad address, missing file)
+    ├── DesktopError               the desktop backend failed (display gone, request refused)
     └── RemoteError                a peer broke the rules; that connection is closed
         ├── ProtocolError          malformed or unexpected bytes or messages
         │   ├── E2EError           end-to-end handshake or record failure (tasuke.e2e)
@@ -23,6 +24,7 @@ never contains secrets.
 
 __all__ = [
     "ConfigError",
+    "DesktopError",
     "E2EError",
     "LimitExceeded",
     "LocalError",
@@ -44,6 +46,14 @@ class LocalError(TasukeError):
 
 class ConfigError(LocalError):
     """A setting that cannot work, reported before anything starts."""
+
+
+class DesktopError(TasukeError):
+    """The operating system's display or input refused us or went away.
+
+    Neither our misuse nor a peer's fault: the X server closed the connection,
+    or a capture or injection request failed. The session using it must end.
+    """
 
 
 class RemoteError(TasukeError):

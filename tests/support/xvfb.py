@@ -8,7 +8,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-
 __all__ = ["xauth_free_env", "xvfb"]
 
 _XVFB_START_TIMEOUT = 15.0

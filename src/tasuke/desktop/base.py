@@ -60,7 +60,10 @@ class InputSink(Protocol):
         ...
 
     def pointer(self, x: int, y: int, buttons: int) -> None:
-        """Move the pointer to (x, y) with the RFB button mask (bit 0 = left ... bit 4 = wheel down)."""
+        """Move the pointer to (x, y) with the RFB button mask.
+
+        Bit 0 = left ... bit 4 = wheel down (RFC 6143 7.5.5).
+        """
         ...
 
     def close(self) -> None:
