@@ -1,0 +1,230 @@
+"""A minimal client-side RFB decoder, written for the tests independently of the server code.
+
+It parses the server's handshake and FramebufferUpdates (Raw, Tight fill/copy/palette/JPEG,
+Cursor, DesktopSize) into an RGB picture, using only zlib and Pillow, so that encoder bugs
+cannot hide behind shared helpers.
+"""
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ClientFormat", "Decoder", "Rectangle"]
+
+
+@dataclass(frozen=True)
+class ClientFormat:
+    """The pixel format the test client asked for."""
+
+    bpp: int = 32
+    depth: int = 24
+    big_endian: bool = False
+    rmax: int = 255
+    gmax: int = 255
+    bmax: int = 255
+    rshift: int = 16
+    gshift: int = 8
+    bshift: int = 0
+
+    def message(self) -> bytes:
+        """The SetPixelFormat message for this format."""
+        return b"\x00\x00\x00\x00" + struct.pack(
+            ">BBBBHHHBBBxxx",
+            self.bpp, self.depth, int(self.big_endian), 1,
+            self.rmax, self.gmax, self.bmax, self.rshift, self.gshift, self.bshift,
+        )  # fmt: skip
+
+    def to_rgb(self, raw: bytes, count: int) -> np.ndarray:
+        """Decode ``count`` wire pixels to an (count, 3) uint8 RGB array (scaled to 0..255)."""
+        size = self.bpp // 8
+        dtype = np.dtype(f"{'>' if self.big_endian else '<'}u{size}")
+        values = np.frombuffer(raw[: count * size], dtype=dtype).astype(np.uint32)
+        out = np.empty((count, 3), dtype=np.uint8)
+        for i, (cmax, shift) in enumerate(
+            ((self.rmax, self.rshift), (self.gmax, self.gshift), (self.bmax, self.bshift))
+        ):
+            channel = (values >> shift) & cmax
+            out[:, i] = (channel * 255 + cmax // 2) // cmax
+        return out
+
+    @property
+    def tpixel_size(self) -> int:
+        """Bytes per Tight TPIXEL."""
+        tight24 = self.bpp == 32 and self.depth == 24 and self.rmax == self.gmax == self.bmax == 255
+        return 3 if tight24 else self.bpp // 8
+
+    def tpixels_to_rgb(self, raw: bytes, count: int) -> np.ndarray:
+        """Decode ``count`` TPIXELs to RGB."""
+        if self.tpixel_size == 3:
+            return np.frombuffer(raw[: count * 3], dtype=np.uint8).reshape(count, 3).copy()
+        return self.to_rgb(raw, count)
+
+
+@dataclass
+class Rectangle:
+    """One decoded rectangle header, with the Tight sub-kind for the tests to inspect."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    encoding: int
+    kind: str = ""
+
+
+@dataclass
+class Decoder:
+    """Feed it all server bytes; it keeps the framebuffer as an RGB array."""
+
+    fmt: ClientFormat = field(default_factory=ClientFormat)
+    width: int = 0
+    height: int = 0
+    name: str = ""
+    screen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
+    updates: list[list[Rectangle]] = field(default_factory=list)
+    cursor: tuple[int, int, np.ndarray, np.ndarray] | None = None
+    _buf: bytes = b""
+    _zlib: list = field(default_factory=lambda: [zlib.decompressobj() for _ in range(4)])
+
+    def handshake(self, data: bytes, *, minor: int = 8) -> bytes:
+        """Parse version, security and ServerInit from ``data``; return what is left."""
+        assert data[:12] == b"RFB 003.008\n", data[:12]
+        pos = 12
+        if minor == 3:
+            assert struct.unpack_from(">I", data, pos)[0] == 1
+            pos += 4
+        else:
+            assert data[pos : pos + 2] == b"\x01\x01", "expected exactly security type None"
+            pos += 2
+            if minor == 8:
+                assert struct.unpack_from(">I", data, pos)[0] == 0, "SecurityResult not OK"
+                pos += 4
+        self.width, self.height = struct.unpack_from(">HH", data, pos)
+        pos += 4 + 16
+        (length,) = struct.unpack_from(">I", data, pos)
+        self.name = data[pos + 4 : pos + 4 + length].decode()
+        self.screen = np.zeros((self.height, self.width, 3), np.uint8)
+        return data[pos + 4 + length :]
+
+    def feed(self, data: bytes) -> None:
+        """Decode every complete FramebufferUpdate in ``data`` (must be whole messages)."""
+        buf = memoryview(data)
+        pos = 0
+        while pos < len(buf):
+            assert buf[pos] == 0, f"unexpected server message {buf[pos]}"
+            (count,) = struct.unpack_from(">H", buf, pos + 2)
+            pos += 4
+            rects = []
+            for _ in range(count):
+                x, y, w, h, enc = struct.unpack_from(">HHHHi", buf, pos)
+                pos += 12
+                rect = Rectangle(x, y, w, h, enc)
+                pos = self._rect(buf, pos, rect)
+                rects.append(rect)
+            self.updates.append(rects)
+
+    def _rect(self, buf: memoryview, pos: int, r: Rectangle) -> int:
+        n = r.width * r.height
+        if r.encoding == 0:
+            size = n * self.fmt.bpp // 8
+            self._paint(r, self.fmt.to_rgb(bytes(buf[pos : pos + size]), n))
+            return pos + size
+        if r.encoding == 7:
+            return self._tight(buf, pos, r)
+        if r.encoding == -239:
+            size = n * self.fmt.bpp // 8
+            rgb = self.fmt.to_rgb(bytes(buf[pos : pos + size]), n).reshape(r.height, r.width, 3)
+            mask_len = (r.width + 7) // 8 * r.height
+            mask = np.unpackbits(
+                np.frombuffer(bytes(buf[pos + size : pos + size + mask_len]), np.uint8).reshape(
+                    r.height, -1
+                ),
+                axis=1,
+            )[:, : r.width]
+            self.cursor = (r.x, r.y, rgb, mask.astype(bool))
+            return pos + size + mask_len
+        if r.encoding == -223:
+            self.width, self.height = r.width, r.height
+            self.screen = np.zeros((r.height, r.width, 3), np.uint8)
+            return pos
+        raise AssertionError(f"unknown encoding {r.encoding}")
+
+    def _paint(self, r: Rectangle, rgb: np.ndarray) -> None:
+        self.screen[r.y : r.y + r.height, r.x : r.x + r.width] = rgb.reshape(r.height, r.width, 3)
+
+    @staticmethod
+    def _length(buf: memoryview, pos: int) -> tuple[int, int]:
+        value, shift = 0, 0
+        for i in range(3):
+            byte = buf[pos + i]
+            if i == 2:
+                return value | (byte << 14), pos + 3
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value, pos + i + 1
+        raise AssertionError("unreachable")
+
+    def _tight(self, buf: memoryview, pos: int, r: Rectangle) -> int:
+        ctl = buf[pos]
+        pos += 1
+        for i in range(4):
+            if ctl & (1 << i):
+                self._zlib[i] = zlib.decompressobj()
+        kind = ctl >> 4
+        n = r.width * r.height
+        tp = self.fmt.tpixel_size
+        if kind == 0x8:
+            r.kind = "fill"
+            colour = self.fmt.tpixels_to_rgb(bytes(buf[pos : pos + tp]), 1)
+            self._paint(r, np.repeat(colour, n, axis=0))
+            return pos + tp
+        if kind == 0x9:
+            r.kind = "jpeg"
+            length, pos = self._length(buf, pos)
+            image = Image.open(io.BytesIO(bytes(buf[pos : pos + length]))).convert("RGB")
+            assert image.size == (r.width, r.height)
+            self._paint(r, np.asarray(image))
+            return pos + length
+        assert not kind & 0x8, f"bad Tight control byte {ctl:#x}"
+        stream = kind & 0x3
+        palette = None
+        if kind & 0x4:
+            filt = buf[pos]
+            pos += 1
+            assert filt in (0, 1), f"unsupported Tight filter {filt}"
+            if filt == 1:
+                count = buf[pos] + 1
+                pos += 1
+                palette = self.fmt.tpixels_to_rgb(bytes(buf[pos : pos + count * tp]), count)
+                pos += count * tp
+        if palette is None:
+            r.kind = "copy"
+            size = n * tp
+        elif len(palette) == 2:
+            r.kind = "mono"
+            size = (r.width + 7) // 8 * r.height
+        else:
+            r.kind = "palette"
+            size = n
+        if size < 12:
+            data = bytes(buf[pos : pos + size])
+            pos += size
+        else:
+            length, pos = self._length(buf, pos)
+            data = self._zlib[stream].decompress(bytes(buf[pos : pos + length]))
+            pos += length
+        assert len(data) == size, (len(data), size)
+        if palette is None:
+            rgb = self.fmt.tpixels_to_rgb(data, n)
+        elif len(palette) == 2:
+            bits = np.unpackbits(np.frombuffer(data, np.uint8).reshape(r.height, -1), axis=1)
+            rgb = palette[bits[:, : r.width].reshape(-1)]
+        else:
+            rgb = palette[np.frombuffer(data, np.uint8)]
+        self._paint(r, rgb)
+        return pos
