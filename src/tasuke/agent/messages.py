@@ -1,0 +1,105 @@
+"""Parsing what the server and the console say, and the customer-facing texts about it.
+
+Every text here is shown to the customer, in Japanese and English. Remote
+strings are cleaned (:func:`tasuke.agent.hello.clean_text`) before they are
+printed, so a server message cannot carry terminal escape sequences.
+"""
+
+import json
+from typing import Any
+
+from tasuke import limits
+from tasuke.agent.consent import RemoteConsentClaim, RemoteEnd, RemoteEvent
+from tasuke.agent.hello import clean_text
+from tasuke.errors import ProtocolError
+
+__all__ = [
+    "ended_text",
+    "parse_control",
+    "parse_server_text",
+    "refused_text",
+    "server_error_text",
+]
+
+_ERRORS = {
+    "invalid_session": (
+        "セッション番号が正しくないか、有効期限が切れています。\n"
+        "The session number is invalid or has expired."
+    ),
+    "rate_limited": (
+        "試行回数が多すぎます。しばらく待ってからやり直してください。\n"
+        "Too many attempts. Please wait a while and try again."
+    ),
+}
+
+_ENDED = {
+    "customer": "セッションを終了しました。 / You ended the session.",
+    "operator": "担当者がセッションを終了しました。 / The operator ended the session.",
+    "server": "サーバーがセッションを終了しました。 / The server ended the session.",
+    "denied": "接続を拒否しました。 / You denied the connection.",
+}
+
+
+def _load_object(raw: str | bytes, limit: int, what: str) -> dict[str, Any]:
+    if len(raw) > limit:
+        raise ProtocolError(f"{what} too large")
+    try:
+        message = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"{what} is not valid JSON") from exc
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(f"{what} is not a JSON object with a type")
+    return message
+
+
+def parse_server_text(raw: str | bytes) -> dict[str, Any]:
+    """Parse one control-plane text frame from the server.
+
+    Raises:
+        ProtocolError: a binary frame, too large, not JSON, or no ``type``.
+    """
+    if not isinstance(raw, str):
+        raise ProtocolError("expected a text frame from the server")
+    return _load_object(raw, limits.MAX_TEXT_FRAME, "server message")
+
+
+def parse_control(payload: bytes) -> RemoteEvent:
+    """Parse a channel-0 message from the console into a remote event.
+
+    Raises:
+        ProtocolError: too large, not JSON, or no ``type``.
+    """
+    message = _load_object(payload, limits.MAX_CONTROL_MESSAGE, "control message")
+    kind = message["type"]
+    if kind == "end":
+        return RemoteEnd(
+            "console", str(message.get("by", "operator")), str(message.get("reason", ""))
+        )
+    if kind == "consent":
+        scope = message.get("scope")
+        return RemoteConsentClaim(
+            "console", str(message.get("state")), scope if isinstance(scope, str) else None
+        )
+    return RemoteEvent("console")
+
+
+def server_error_text(message: dict[str, Any]) -> str:
+    """The customer-facing text for a server ``error`` message."""
+    code = str(message.get("code", ""))
+    base = _ERRORS.get(code, "サーバーが接続を拒否しました。 / The server refused the connection.")
+    detail = clean_text(str(message.get("message", "")), 300)
+    return f"{base}\n({detail})" if detail else base
+
+
+def refused_text(reason: str) -> str:
+    """Why the agent refused the server's welcome."""
+    return (
+        "サーバーの署名を確認できないため中止しました。 / "
+        f"Stopped: the server's signed grant could not be verified ({reason})."
+    )
+
+
+def ended_text(by: str, reason: str = "") -> str:
+    """The customer-facing text for the end of the session."""
+    text = _ENDED.get(by, _ENDED["server"])
+    return f"{text} ({reason})" if reason else text

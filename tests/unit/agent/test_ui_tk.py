@@ -1,0 +1,149 @@
+"""The Tk consent window on a real X display: answers come only from mouse clicks."""
+
+import queue
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib.protocol import event as xevent
+
+from tasuke import limits
+from tasuke.agent import consent as c
+from tasuke.agent.ui import PromptInfo, SessionInfo
+from tasuke.agent.ui_tk import PROMPT_BUTTONS, SESSION_BUTTONS, TkUI
+from tests.support.xtools import wait_until, xdotool
+from tests.support.xvfb import xauth_free_env
+
+pytestmark = pytest.mark.x11
+
+INFO = PromptInfo(operator="佐藤 花子", organisation="Example Help Desk", sas="042917")
+
+
+def find_window(display: str, title: str) -> str | None:
+    done = subprocess.run(
+        ["xdotool", "search", "--name", title],
+        env=xauth_free_env(display),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ids = done.stdout.split()
+    return ids[0] if done.returncode == 0 and ids else None
+
+
+def click(display: str, window: str, box: tuple[int, int, int, int]) -> None:
+    geometry = dict(
+        line.split("=", 1)
+        for line in xdotool(display, "getwindowgeometry", "--shell", window).split()
+    )
+    x = int(geometry["X"]) + box[0] + box[2] // 2
+    y = int(geometry["Y"]) + box[1] + box[3] // 2
+    xdotool(display, "mousemove", str(x), str(y), "click", "1")
+
+
+def ask_window_to_close(display: str, window: str) -> None:
+    """What a window manager's close button does: a WM_DELETE_WINDOW client message."""
+    conn = xdisplay.Display(display)
+    try:
+        target = conn.create_resource_object("window", int(window))
+        protocols = conn.intern_atom("WM_PROTOCOLS")
+        delete = conn.intern_atom("WM_DELETE_WINDOW")
+        message = xevent.ClientMessage(
+            window=target, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
+        )
+        target.send_event(message, event_mask=X.NoEventMask)
+        conn.flush()
+    finally:
+        conn.close()
+
+
+class Harness:
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.events: queue.Queue[c.LocalEvent] = queue.Queue()
+        self.ui = TkUI(display)
+        self.ui.start(self.events.put)
+
+    def window(self, title: str) -> str:
+        found = wait_until(lambda: find_window(self.display, title), what=title)
+        return found
+
+    def next_event(self) -> c.LocalEvent:
+        return self.events.get(timeout=10.0)
+
+    def no_event(self, within: float) -> None:
+        with pytest.raises(queue.Empty):
+            self.events.get(timeout=within)
+
+
+@pytest.fixture
+def tk_ui(x_display: str) -> Iterator[Harness]:
+    harness = Harness(x_display)
+    yield harness
+    harness.ui.close()
+    wait_until(lambda: find_window(x_display, "Tasuke") is None, what="windows gone")
+
+
+def click_when_armed(h: Harness, window: str, box: tuple[int, int, int, int]) -> c.LocalEvent:
+    # Disarmed for CONSENT_ARM_DELAY after it appears: keep clicking until it counts.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        click(h.display, window, box)
+        try:
+            return h.events.get(timeout=0.3)
+        except queue.Empty:
+            continue
+    raise AssertionError("the button never answered")
+
+
+def test_deny_button(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(INFO)
+    window = tk_ui.window("Allow connection")
+    assert click_when_armed(tk_ui, window, PROMPT_BUTTONS["deny"]) == c.Deny()
+
+
+def test_allow_buttons(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(INFO)
+    window = tk_ui.window("Allow connection")
+    assert click_when_armed(tk_ui, window, PROMPT_BUTTONS["view"]) == c.AllowView()
+    click(tk_ui.display, window, PROMPT_BUTTONS["control"])
+    assert tk_ui.next_event() == c.AllowControl()
+
+
+def test_keyboard_never_answers(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(INFO)
+    window = tk_ui.window("Allow connection")
+    xdotool(tk_ui.display, "windowfocus", "--sync", window)
+    until = time.monotonic() + limits.CONSENT_ARM_DELAY + 0.5
+    while time.monotonic() < until:
+        xdotool(tk_ui.display, "key", "Return", "space", "KP_Enter", "Tab", "space")
+        tk_ui.no_event(0.1)
+
+
+def test_view_only_prompt_has_no_allow_control(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(PromptInfo("A", "B", "123456", view_only=True))
+    window = tk_ui.window("Allow connection")
+    assert click_when_armed(tk_ui, window, PROMPT_BUTTONS["view"]) == c.AllowView()
+    click(tk_ui.display, window, PROMPT_BUTTONS["control"])
+    tk_ui.no_event(0.5)
+
+
+def test_closing_the_prompt_then_the_bar(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(INFO)
+    ask_window_to_close(tk_ui.display, tk_ui.window("Allow connection"))
+    assert tk_ui.next_event() == c.WindowClosed()
+    tk_ui.ui.show_session(SessionInfo("佐藤 花子", "control"))
+    bar = tk_ui.window("Support session")
+    wait_until(lambda: find_window(tk_ui.display, "Allow connection") is None)
+    ask_window_to_close(tk_ui.display, bar)
+    assert tk_ui.next_event() == c.WindowClosed()
+
+
+def test_end_session_button(tk_ui: Harness) -> None:
+    tk_ui.ui.show_session(SessionInfo("佐藤 花子", "view"))
+    bar = tk_ui.window("Support session")
+    click(tk_ui.display, bar, SESSION_BUTTONS["end"])
+    assert tk_ui.next_event() == c.EndSession()
