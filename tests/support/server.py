@@ -11,6 +11,7 @@ once over HTTP), so tests and browsers sign in with a known password.
 
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -67,7 +69,7 @@ class RunningServer:
     url: str
     data_dir: Path
     process: subprocess.Popen[str]
-    verify: str | bool = True
+    verify: ssl.SSLContext | bool = True
     admin_password: str = ADMIN_PASSWORD
     first_password: str = ""
     output: list[str] = field(default_factory=list)
@@ -164,7 +166,8 @@ def running_server(
 ) -> Iterator[RunningServer]:
     """Start ``tasuke server`` on a free loopback port; stop it when the block ends.
 
-    ``tls`` is (certificate, key); the certificate is then also what the client trusts.
+    ``tls`` is (certificate, key); the certificate is then also what the client trusts
+    (``server.verify`` is an SSL context for httpx and ``websockets``).
     """
     data = data_dir or tmp_path / "data"
     port = free_port()
@@ -184,9 +187,13 @@ def running_server(
         bufsize=1,
     )
     server = RunningServer(
-        url=url, data_dir=data, process=process, verify=str(tls[0]) if tls else True
+        url=url,
+        data_dir=data,
+        process=process,
+        verify=ssl.create_default_context(cafile=str(tls[0])) if tls else True,
     )
-    threading.Thread(target=_pump, args=(process, server.output), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(process, server.output), daemon=True)
+    pump.start()
     try:
         server.wait_for_output(_READY.pattern, start_timeout)
         first = [m.group(1) for line in server.output if (m := _OTP.search(line))]
@@ -202,6 +209,9 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+        pump.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 # --- the same server in this test's event loop, with an injected clock -------------------------
@@ -229,6 +239,13 @@ class InProcessServer:
     clock: FakeClock
     app: object
     admin_password: str
+    uvicorn_server: Any = None
+    task: Any = None
+
+    async def stop(self) -> None:
+        """Shut the server down now (as SIGTERM would) and wait until it has stopped."""
+        self.uvicorn_server.should_exit = True
+        await self.task
 
     @property
     def ws_url(self) -> str:
@@ -272,9 +289,7 @@ async def serve_in_process(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        listen=f"127.0.0.1:{port}", data_dir=tmp_path / "data", public_url=url
-    )
+    settings = Settings(listen=f"127.0.0.1:{port}", data_dir=tmp_path / "data", public_url=url)
     password = await prepare(settings, clock=clock)
     app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
@@ -285,7 +300,14 @@ async def serve_in_process(
             raise AssertionError("in-process server did not start")
         await asyncio.sleep(0.01)
     try:
-        yield InProcessServer(url=url, clock=clock, app=app, admin_password=password or "")
+        yield InProcessServer(
+            url=url,
+            clock=clock,
+            app=app,
+            admin_password=password or "",
+            uvicorn_server=server,
+            task=task,
+        )
     finally:
         server.should_exit = True
         await task

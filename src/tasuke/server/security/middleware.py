@@ -1,0 +1,213 @@
+"""Deny-by-default access control, CSRF and security headers, as ASGI middleware.
+
+Every request passes :class:`AccessMiddleware` before any route sees it, so a new route is
+private unless someone adds it to :data:`PUBLIC_PATHS` or :data:`TICKET_PATHS` on purpose.
+"""
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from starlette.requests import cookie_parser
+
+from tasuke import limits
+from tasuke.server.settings import Settings
+
+__all__ = [
+    "PUBLIC_PATHS",
+    "PUBLIC_PREFIXES",
+    "TICKET_PATHS",
+    "AccessMiddleware",
+    "SecurityHeadersMiddleware",
+    "access_class",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PUBLIC_PATHS = frozenset({"/login", "/healthz", "/ws/agent"})
+"""Paths anyone may use: the sign-in page, the health check, the agent's leg (it proves itself
+by the session number it joins with)."""
+PUBLIC_PREFIXES = ("/static/",)
+TICKET_PATHS = frozenset({"/ws/console"})
+"""Paths that authenticate with a single-use ticket minted by a signed-in request."""
+PASSWORD_CHANGE_PATHS = frozenset({"/password", "/logout"})
+"""All an operator with a one-time password may reach until they chose their own."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def access_class(path: str) -> str:
+    """``public``, ``ticket`` or ``operator`` (the default for anything not listed)."""
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return "public"
+    if path in TICKET_PATHS:
+        return "ticket"
+    return "operator"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await _respond(send, status, body, [(b"content-type", b"application/json")])
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await _respond(send, 303, b"", [(b"location", location.encode("latin-1"))])
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limits.MAX_FORM_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _form_token(headers: dict[str, str], body: bytes) -> str | None:
+    if headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return None
+    values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50).get("csrf_token")
+    return values[0] if values else None
+
+
+class AccessMiddleware:
+    """Resolves the sign-in cookie, enforces the access class of the path and checks CSRF."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        from tasuke.server.state import ServerState  # runtime import: state imports ws modules
+
+        state: ServerState = scope["app"].state.tasuke
+        path: str = scope["path"]
+        kind = access_class(path)
+        headers = _headers(scope)
+        cookies = cookie_parser(headers.get("cookie", ""))
+        signed_in = None
+        token = cookies.get(self.settings.session_cookie)
+        if token:
+            signed_in = await state.store.lookup_login(token)
+        scope.setdefault("state", {})["signed_in"] = signed_in
+        if kind == "operator" and signed_in is None:
+            await self._deny_anonymous(scope, receive, send, path)
+            return
+        if (
+            kind == "operator"
+            and signed_in is not None
+            and signed_in.operator.password_is_one_time
+            and path not in PASSWORD_CHANGE_PATHS
+        ):
+            if scope["type"] == "websocket" or path.startswith("/api/"):
+                await self._deny(scope, send, 403, "password change required")
+            else:
+                await _redirect(send, "/password")
+            return
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            try:
+                body = await _read_body(receive)
+            except _TooLarge:
+                await _json(send, 413, "request body too large")
+                return
+            expected = (
+                signed_in.csrf_token
+                if signed_in is not None
+                else cookies.get(self.settings.login_csrf_cookie)
+            )
+            given = headers.get("x-csrf-token") or _form_token(headers, body)
+            if not expected or not given or not hmac.compare_digest(expected, given):
+                await _json(send, 403, "CSRF token missing or wrong")
+                return
+            receive = _replay(body)
+        await self.app(scope, receive, send)
+
+    async def _deny_anonymous(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not path.startswith("/api/"):
+            await _redirect(send, "/login?next=" + quote(path, safe="/"))
+        else:
+            await self._deny(scope, send, 401, "sign in first")
+
+    async def _deny(self, scope: Scope, send: Send, status: int, detail: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": detail})
+        else:
+            await _json(send, status, detail)
+
+
+class SecurityHeadersMiddleware:
+    """Adds CSP, nosniff, no-referrer, frame denial and (over TLS) HSTS to every response."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        csp = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data: blob:; "
+            f"connect-src 'self' {settings.ws_origin}; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+        extra = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if settings.secure:
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+        self.extra = extra
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

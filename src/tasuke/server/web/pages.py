@@ -1,0 +1,226 @@
+"""Console pages: sign in, set a new password, dashboard, session page, sign out.
+
+Access control and CSRF are not checked here: :mod:`tasuke.server.security.middleware` has done
+it for every request before a route runs. Routes only read who is signed in.
+"""
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, HTTPException, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from tasuke.server.db.store import SignedIn, session_status
+from tasuke.server.security.passwords import check_new_password, hash_password, verify_password
+from tasuke.server.state import server_state
+from tasuke.server.web.cookies import (
+    clear_cookie,
+    set_login_csrf_cookie,
+    set_session_cookie,
+)
+
+__all__ = ["format_number", "router", "signed_in", "templates"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _context(request: Request) -> dict[str, Any]:
+    state = server_state(request)
+    who: SignedIn | None = getattr(request.state, "signed_in", None)
+    return {
+        "operator": who.operator if who else None,
+        "csrf_token": who.csrf_token if who else getattr(request.state, "login_csrf", ""),
+        "organisation": state.settings.organisation,
+    }
+
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
+        autoescape=True,  # agent-supplied strings are hostile: every template escapes
+        undefined=jinja2.StrictUndefined,
+    ),
+    context_processors=[_context],
+)
+
+
+def signed_in(request: Request) -> SignedIn:
+    """The signed-in operator (the middleware guarantees one on non-public routes)."""
+    who: SignedIn | None = getattr(request.state, "signed_in", None)
+    if who is None:
+        raise HTTPException(status_code=401, detail="sign in first")
+    return who
+
+
+def format_number(number: str) -> str:
+    """Show a session number 3-3-3: ``123 456 789``."""
+    return f"{number[0:3]} {number[3:6]} {number[6:9]}"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _safe_next(value: str | None) -> str:
+    # Only same-site paths: "//host" and "/\host" would leave the site.
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+    state = server_state(request)
+    token = request.cookies.get(state.settings.login_csrf_cookie)
+    if not token or len(token) != 64:
+        token = secrets.token_hex(32)
+    request.state.login_csrf = token
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"error": error, "next": _safe_next(request.query_params.get("next"))},
+        status_code=status,
+    )
+    set_login_csrf_cookie(response, state.settings, token)
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    """The sign-in page (or the dashboard, if already signed in)."""
+    if getattr(request.state, "signed_in", None) is not None:
+        return RedirectResponse("/", status_code=303)
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the password; on success start a sign-in session and set the cookie."""
+    state = server_state(request)
+    form = await request.form()
+    username = str(form.get("username", "")).strip().lower()
+    password = str(form.get("password", ""))
+    now = state.clock()
+    keys = (f"address:{_client(request)}", f"account:{username}")
+    wait = max(state.login_throttle.wait_time(key, now) for key in keys)
+    if wait > 0:
+        message = (
+            f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds. / "
+            f"サインインの失敗が多すぎます。{int(wait) + 1}秒後にもう一度お試しください。"
+        )
+        return _login_page(request, 429, message)
+    operator = await state.store.operator_by_username(username) if username else None
+    ok = await verify_password(operator.password_hash if operator else None, password)
+    if operator is None or not ok:
+        for key in keys:
+            state.login_throttle.failed(key, now)
+        message = "Wrong user name or password. / ユーザー名またはパスワードが違います。"
+        return _login_page(request, 401, message)
+    for key in keys:
+        state.login_throttle.succeeded(key)
+    token, _ = await state.store.create_login(operator.id, _client(request))
+    target = (
+        "/password" if operator.password_is_one_time else _safe_next(str(form.get("next", "/")))
+    )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, state.settings, token)
+    clear_cookie(response, state.settings, state.settings.login_csrf_cookie)
+    return response
+
+
+def _password_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "password.html",
+        {"error": error, "one_time": signed_in(request).operator.password_is_one_time},
+        status_code=status,
+    )
+
+
+@router.get("/password")
+async def password_form(request: Request) -> Response:
+    """The set-new-password page (forced after a one-time password)."""
+    return _password_page(request)
+
+
+@router.post("/password")
+async def change_password(request: Request) -> Response:
+    """Store the operator's new password and replace every sign-in session with a fresh one."""
+    state = server_state(request)
+    who = signed_in(request)
+    form = await request.form()
+    password = str(form.get("password", ""))
+    error = check_new_password(password, str(form.get("password2", "")))
+    if error is None and not who.operator.password_is_one_time:
+        current = str(form.get("current_password", ""))
+        if not await verify_password(who.operator.password_hash, current):
+            error = "The current password is wrong. / 現在のパスワードが違います。"
+    if error is None and await verify_password(who.operator.password_hash, password):
+        error = (
+            "Choose a password different from the old one. / 以前と異なるパスワードにしてください。"
+        )
+    if error is not None:
+        return _password_page(request, 400, error)
+    await state.store.set_password(who.operator.id, await hash_password(password))
+    await state.store.delete_logins(who.operator.id)
+    token, _ = await state.store.create_login(who.operator.id, _client(request))
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(response, state.settings, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out this browser."""
+    state = server_state(request)
+    await state.store.delete_logins(hashed=signed_in(request).token_hash)
+    response = RedirectResponse("/login", status_code=303)
+    clear_cookie(response, state.settings, state.settings.session_cookie)
+    return response
+
+
+@router.get("/")
+async def dashboard(request: Request) -> Response:
+    """The session list and the New support session button."""
+    state = server_state(request)
+    now = state.store.now()
+    rows = [
+        {
+            "row": row,
+            "status": session_status(row.session, now),
+            "number_display": format_number(row.session.number),
+        }
+        for row in await state.store.list_sessions()
+    ]
+    return templates.TemplateResponse(request, "dashboard.html", {"rows": rows})
+
+
+@router.post("/sessions")
+async def new_session(request: Request) -> Response:
+    """Create a support session and open its page."""
+    state = server_state(request)
+    row = await state.store.create_session(signed_in(request).operator.id)
+    return RedirectResponse(f"/sessions/{row.id}", status_code=303)
+
+
+@router.get("/sessions/{session_id}")
+async def session_page(request: Request, session_id: str) -> Response:
+    """The live session page (template owned by the console view)."""
+    state = server_state(request)
+    found = await state.store.get_session(session_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such session")
+    session = found.session
+    context = {
+        "session": {
+            "id": session.id,
+            "number": session.number,
+            "number_display": format_number(session.number),
+            "status": session_status(session, state.store.now()),
+            "expires_at": session.expires_at.isoformat(),
+            "operator": found.operator.display_name,
+        }
+    }
+    return templates.TemplateResponse(request, "session.html", context)

@@ -1,0 +1,229 @@
+"""The two WebSocket endpoints: ``/ws/agent`` (joins by number) and ``/ws/console`` (ticket).
+
+Anything a peer does wrong ends in :class:`tasuke.errors.RemoteError`, caught here, at the one
+boundary per leg: that leg is closed with 1008 or 1009 and a reason, the other leg is told, and
+the process carries on.
+"""
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket
+
+from tasuke import limits
+from tasuke.errors import ProtocolError, RemoteError
+from tasuke.server.db.store import session_status
+from tasuke.server.security.signing import sign_grant
+from tasuke.server.state import ServerState, server_state
+from tasuke.server.ws.leg import Leg, ServerStopping
+from tasuke.server.ws.live import LiveSession
+from tasuke.server.ws.messages import (
+    AgentConsent,
+    ConsoleVerified,
+    End,
+    FrameTooBig,
+    parse_agent_message,
+    parse_console_message,
+    parse_hello,
+    parse_object,
+)
+
+__all__ = ["agent_endpoint", "client_address", "console_endpoint"]
+
+log = logging.getLogger("tasuke.server.ws")
+_NUMBER = re.compile(r"[0-9]{9}")
+
+
+def client_address(websocket: WebSocket) -> str | None:
+    """The peer's address as the ASGI server saw it (after trusted proxy headers)."""
+    return websocket.client.host if websocket.client else None
+
+
+async def _fail(leg: Leg, live: LiveSession | None, exc: Exception) -> None:
+    if isinstance(exc, RemoteError):
+        code = 1009 if isinstance(exc, FrameTooBig) else 1008
+        reason = exc.reason
+    else:
+        log.exception("%s leg failed", leg.role)
+        code, reason = 1011, "internal error"
+    if live is not None:
+        await live.end("server", f"{leg.role}: {reason}", culprit=leg, code=code)
+    else:
+        await leg.close(code, reason)
+
+
+async def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - asyncio.get_running_loop().time())
+
+
+# --- agent leg -----------------------------------------------------------------------------
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    """Serve one agent: hello, join by number, welcome with the signed grant, then relay."""
+    state = server_state(websocket)
+    await websocket.accept()
+    leg = Leg(websocket, "agent", client_address(websocket))
+    live: LiveSession | None = None
+    try:
+        live = await _agent_opening(state, leg)
+        if live is not None:
+            await _agent_loop(leg, live)
+    except ServerStopping:
+        if live is not None:
+            await live.end("server", "the server is shutting down")
+    except (RemoteError, SQLAlchemyError) as exc:
+        await _fail(leg, live, exc)
+
+
+async def _refuse(leg: Leg, code: str, message: str) -> None:
+    await leg.send_then_close({"type": "error", "code": code, "message": message}, 1008, code)
+
+
+async def _agent_opening(state: ServerState, leg: Leg) -> LiveSession | None:
+    try:
+        frame = await asyncio.wait_for(leg.receive(), limits.HELLO_TIMEOUT)
+    except TimeoutError as exc:
+        raise ProtocolError("no hello in time") from exc
+    if frame is None:
+        return None
+    if isinstance(frame, bytes):
+        raise ProtocolError("binary frame before welcome")
+    hello = parse_hello(parse_object(frame))
+    source = leg.address or "unknown"
+    now = state.clock()
+    if state.join_limit.blocked(source, now):
+        await _refuse(leg, "rate_limited", "Too many failed joins. Wait a minute.")
+        return None
+    row = None
+    if _NUMBER.fullmatch(hello.join):
+        row = await state.store.claim_number(hello.join, leg.address, hello.agent)
+    if row is None:
+        state.join_limit.failed(source, now)
+        # One answer for wrong, expired and used numbers: a guesser learns nothing.
+        await _refuse(leg, "invalid_session", "No such session number, or it expired.")
+        return None
+    grant: dict[str, Any] = {
+        "session_id": row.session.id,
+        "operator": row.operator.display_name,
+        "organisation": state.settings.organisation,
+        "permissions": ["view", "control"],
+        "expires": int(now + limits.GRANT_TTL),
+        "server": state.settings.url,
+    }
+    signed = sign_grant(state.signing_key, grant)
+    await leg.send_json(
+        {"type": "welcome", "session_id": row.session.id, **signed.welcome_fields()}
+    )
+    live = state.registry.open(row.session.id, row.session.number)
+    await live.attach_agent(leg, hello.agent)
+    return live
+
+
+async def _agent_loop(leg: Leg, live: LiveSession) -> None:
+    deadline = asyncio.get_running_loop().time() + limits.PEER_WAIT_TIMEOUT
+    while True:
+        timeout = None if live.paired else await _remaining(deadline)
+        try:
+            frame = await asyncio.wait_for(leg.receive(), timeout)
+        except TimeoutError:
+            if not live.paired:
+                await live.end("server", "no operator connected in time")
+                return
+            continue
+        if live.ended:
+            return
+        if frame is None:
+            await live.end("customer", "the customer's agent disconnected")
+            return
+        if isinstance(frame, bytes):
+            await live.forward(leg, frame)
+            continue
+        message = parse_agent_message(parse_object(frame))
+        if isinstance(message, AgentConsent):
+            await live.consent(message.decision, message.scope, message.reason, leg.address)
+        elif isinstance(message, End):
+            await live.end("customer", message.reason or "the customer ended the session")
+            return
+
+
+# --- console leg ---------------------------------------------------------------------------
+
+
+async def _deny(websocket: WebSocket, reason: str) -> None:
+    # Refused before the upgrade: the browser sees HTTP 403 and never gets a socket.
+    await websocket.send_denial_response(PlainTextResponse(reason, status_code=403))
+
+
+async def console_endpoint(websocket: WebSocket) -> None:
+    """Serve one operator console: Origin and ticket checked before the upgrade, then relay."""
+    state = server_state(websocket)
+    origin = websocket.headers.get("origin")
+    if origin is None or origin.rstrip("/").lower() != state.settings.origin:
+        await _deny(websocket, "origin not allowed")
+        return
+    token = websocket.query_params.get("ticket", "")
+    ticket = state.tickets.spend(token) if token else None
+    if ticket is None:
+        await _deny(websocket, "invalid or expired ticket")
+        return
+    row = await state.store.get_session(ticket.session_id)
+    if row is None:
+        await _deny(websocket, "no such session")
+        return
+    await websocket.accept()
+    leg = Leg(websocket, "console", client_address(websocket))
+    session = row.session
+    status = session_status(session, state.store.now())
+    live = state.registry.get(session.id)
+    if status in ("ended", "expired") or (status == "active" and live is None):
+        if status == "active":
+            await state.store.record_end(session.id, "server", "the session was lost")
+        by = session.ended_by or "server"
+        reason = session.end_reason or "the session number expired"
+        await leg.send_then_close({"type": "session_ended", "by": by, "reason": reason}, 1000, "")
+        return
+    live = state.registry.open(session.id, session.number)
+    if not await live.attach_console(leg):
+        await leg.close(1008, "session already has a console")
+        return
+    wait = min(limits.PEER_WAIT_TIMEOUT, max(0.0, session.expires_at.timestamp() - state.clock()))
+    try:
+        await _console_loop(leg, live, asyncio.get_running_loop().time() + wait)
+    except ServerStopping:
+        await live.end("server", "the server is shutting down")
+    except (RemoteError, SQLAlchemyError) as exc:
+        await _fail(leg, live, exc)
+
+
+async def _console_loop(leg: Leg, live: LiveSession, deadline: float) -> None:
+    while True:
+        timeout = None if live.agent is not None else await _remaining(deadline)
+        try:
+            frame = await asyncio.wait_for(leg.receive(), timeout)
+        except TimeoutError:
+            if live.agent is None:
+                await live.end("server", "no customer joined in time")
+                return
+            continue
+        if live.ended:
+            return
+        if frame is None:
+            if live.agent is None:
+                live.detach_console(leg)
+            else:
+                await live.end("operator", "the operator's console disconnected")
+            return
+        if isinstance(frame, bytes):
+            await live.forward(leg, frame)
+            continue
+        message = parse_console_message(parse_object(frame))
+        if isinstance(message, End):
+            await live.end("operator", message.reason or "the operator ended the session")
+            return
+        if isinstance(message, ConsoleVerified):
+            await live.verified()
