@@ -1,0 +1,168 @@
+// Pure helpers of the live session page: status texts (Japanese and English),
+// formatting, and validation of the messages that arrive from the server and the agent.
+// No DOM and no I/O here, so node --test covers all of it (tests/js/session_text.test.mjs).
+
+export const CHANNEL_CONTROL = 0;
+export const CHANNEL_RFB = 1;
+
+// Mirrors tasuke.limits.MAX_CONTROL_MESSAGE and MAX_TEXT_FRAME; a bigger message is hostile.
+export const MAX_CONTROL_MESSAGE = 64 * 1024;
+export const MAX_TEXT_FRAME = 16 * 1024;
+// Agent-supplied strings are shown, escaped, but also cut so that a long one cannot
+// push the page's controls off screen.
+export const MAX_SHOWN_STRING = 200;
+
+/** Every status text of the page, English then Japanese, both shown. */
+export const TEXT = Object.freeze({
+  connecting: "Connecting to the server… / サーバーに接続しています…",
+  waiting: "Waiting for the customer to join / お客様の接続を待っています",
+  joined: "Customer joined: setting up the secure channel / お客様が接続しました。暗号化チャネルを準備しています",
+  handshake_done:
+    "Secure channel ready: compare the verification code / 暗号化チャネル確立。確認コードを照合してください",
+  screen_connected: "Showing the customer's screen / お客様の画面を表示しています",
+  consent_pending: "Waiting for the customer's permission / お客様の許可を待っています",
+  consent_control: "Customer allowed control / お客様が操作を許可しました",
+  consent_view: "Customer allowed view only / お客様が画面の表示のみを許可しました",
+  consent_denied: "Customer denied the connection / お客様が接続を拒否しました",
+  ended_customer: "Session ended by the customer / お客様がセッションを終了しました",
+  ended_operator: "You ended the session / セッションを終了しました",
+  ended_server: "Session ended by the server / サーバーがセッションを終了しました",
+  connection_lost: "Connection to the server was lost / サーバーとの接続が切れました",
+  e2e_failed:
+    "The secure channel failed; the session was ended / 暗号化チャネルのエラーのため、セッションを終了しました",
+  ticket_failed: "Could not open the session / セッションを開けませんでした",
+  verified: "Verified: codes match / 確認済み：確認コード一致",
+  expired: "Expired / 有効期限切れ",
+});
+
+/** "123456789" -> "123 456 789"; anything else is returned unchanged. */
+export function formatNumber(number) {
+  const s = String(number);
+  return /^\d{9}$/.test(s) ? `${s.slice(0, 3)} ${s.slice(3, 6)} ${s.slice(6)}` : s;
+}
+
+/** "123456" -> "123 456"; anything that is not six digits is refused. */
+export function formatSas(sas) {
+  const s = String(sas);
+  if (!/^\d{6}$/.test(s)) {
+    throw new Error("verification code must be six digits");
+  }
+  return `${s.slice(0, 3)} ${s.slice(3)}`;
+}
+
+/** 32 hex characters -> 16 bytes. Throws on anything else. */
+export function hexToBytes(hex) {
+  if (typeof hex !== "string" || !/^(?:[0-9a-fA-F]{2})+$/.test(hex)) {
+    throw new Error("session id must be hex");
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  }
+  return out;
+}
+
+/** Status text for a consent state ("pending"|"granted"|"denied") and scope. */
+export function consentText(state, scope) {
+  if (state === "pending") return TEXT.consent_pending;
+  if (state === "denied") return TEXT.consent_denied;
+  if (state === "granted") return scope === "view" ? TEXT.consent_view : TEXT.consent_control;
+  return null;
+}
+
+/** Status text for who ended the session. Unknown values count as the server. */
+export function endedText(by) {
+  if (by === "customer") return TEXT.ended_customer;
+  if (by === "operator") return TEXT.ended_operator;
+  return TEXT.ended_server;
+}
+
+/** A hostile string made safe to show as text: a string, no control characters, cut short. */
+export function shownString(value) {
+  if (typeof value !== "string" && typeof value !== "number") return "—";
+  // eslint-disable-next-line no-control-regex
+  const s = String(value).replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");
+  if (s.length === 0) return "—";
+  return s.length > MAX_SHOWN_STRING ? `${s.slice(0, MAX_SHOWN_STRING)}…` : s;
+}
+
+/** [w, h] -> "1920 × 1080"; anything malformed -> "—". */
+export function screenText(screen) {
+  if (!Array.isArray(screen) || screen.length !== 2) return "—";
+  const [w, h] = screen;
+  const ok = (n) => Number.isInteger(n) && n > 0 && n <= 16384;
+  return ok(w) && ok(h) ? `${w} × ${h}` : "—";
+}
+
+/**
+ * The customer facts to show, as [label, value] pairs, from the server's peer_joined
+ * (agent + address) or the agent's own E2E info message. Values are plain strings
+ * for textContent, never markup.
+ */
+export function customerFacts(info, address) {
+  const i = info && typeof info === "object" ? info : {};
+  const facts = [
+    ["OS / OS", shownString(i.os)],
+    ["Host name / ホスト名", shownString(i.hostname)],
+    ["Screen / 画面", screenText(i.screen)],
+  ];
+  if (address !== undefined) facts.push(["Address / アドレス", shownString(address)]);
+  return facts;
+}
+
+/**
+ * Parse one JSON message (control-plane text frame or E2E channel-0 payload).
+ * Returns an object with a string `type`, or throws with a short reason.
+ */
+export function parseMessage(text, limit) {
+  if (typeof text !== "string") throw new Error("message is not text");
+  if (text.length > limit) throw new Error("message too large");
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error("message is not JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new Error("message is not an object");
+  }
+  if (typeof value.type !== "string") throw new Error("message has no type");
+  return value;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Decode an E2E channel-0 payload (UTF-8 JSON). Throws on bad UTF-8 or JSON. */
+export function parseChannelControl(bytes) {
+  if (bytes.length > MAX_CONTROL_MESSAGE) throw new Error("control message too large");
+  return parseMessage(utf8.decode(bytes), MAX_CONTROL_MESSAGE);
+}
+
+/** Encode a channel-0 message as UTF-8 JSON bytes. */
+export function encodeChannelControl(message) {
+  return new TextEncoder().encode(JSON.stringify(message));
+}
+
+/**
+ * Parse an expiry given by the server: epoch seconds (number or digits) or an ISO
+ * date (a space between date and time accepted). Returns epoch milliseconds or null.
+ */
+export function parseExpiry(value) {
+  if (value === undefined || value === null || value === "") return null;
+  const s = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(parseFloat(s) * 1000);
+  let iso = s.replace(" ", "T");
+  // A naive timestamp from the server is UTC (the server stores UTC).
+  if (!/(Z|[+-]\d\d:?\d\d)$/.test(iso)) iso += "Z";
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Remaining validity as "9:05 left / 残り 9分05秒", or the expired text. */
+export function remainingText(expiresMs, nowMs) {
+  const left = Math.floor((expiresMs - nowMs) / 1000);
+  if (left <= 0) return TEXT.expired;
+  const m = Math.floor(left / 60);
+  const s = String(left % 60).padStart(2, "0");
+  return `Valid for ${m}:${s} / 残り ${m}分${s}秒`;
+}

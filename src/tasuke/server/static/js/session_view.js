@@ -1,0 +1,124 @@
+// The DOM side of the live session page: every write to the page goes through here,
+// and only through textContent, attributes and CSSOM (CSP forbids inline code, and
+// strings from the customer's agent are hostile).
+
+import { TEXT, customerFacts, formatSas, remainingText } from "./session_text.js";
+
+function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`session page is missing #${id}`);
+  return el;
+}
+
+export class SessionView {
+  constructor(root) {
+    this.root = root;
+    this.status = byId("session-status");
+    this.consent = byId("consent-status");
+    this.customer = byId("customer");
+    this.facts = byId("customer-facts");
+    this.verify = byId("verify");
+    this.sas = byId("sas");
+    this.verifyButton = byId("verify-button");
+    this.verifiedNote = byId("verified-note");
+    this.endButton = byId("end-session");
+    this.screen = byId("screen");
+    this.expiry = byId("session-expiry");
+    this.copyButton = byId("copy-number");
+    this.numberEl = byId("session-number");
+    this._expiryTimer = null;
+    this.root.dataset.rfbRecords = "0";
+  }
+
+  setState(state, text) {
+    this.root.dataset.state = state;
+    if (text) this.status.textContent = text;
+  }
+
+  /** Show who the customer is; facts come from the server or the agent (hostile). */
+  showCustomer(info, address) {
+    const rows = customerFacts(info, address);
+    this.facts.replaceChildren();
+    for (const [label, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      this.facts.append(dt, dd);
+    }
+    this.customer.hidden = false;
+  }
+
+  showSas(sas) {
+    this.sas.textContent = formatSas(sas);
+    this.root.dataset.sas = sas;
+    this.verify.hidden = false;
+    this.verifyButton.disabled = false;
+  }
+
+  markVerified() {
+    this.root.dataset.verified = "true";
+    this.verifyButton.disabled = true;
+    this.verifyButton.hidden = true;
+    this.verifiedNote.textContent = TEXT.verified;
+    this.verifiedNote.hidden = false;
+  }
+
+  showConsent(state, scope, text) {
+    this.root.dataset.consent = state;
+    this.root.dataset.scope = scope ?? "";
+    this.consent.textContent = text;
+    this.consent.hidden = false;
+  }
+
+  countRfbRecord() {
+    this.root.dataset.rfbRecords = String(Number(this.root.dataset.rfbRecords) + 1);
+  }
+
+  countRfbSent(bytes) {
+    this.root.dataset.rfbSent = String(Number(this.root.dataset.rfbSent ?? 0) + bytes);
+  }
+
+  setRfbState(state) {
+    this.root.dataset.rfb = state;
+  }
+
+  showEnded(by, text) {
+    this.root.dataset.endedBy = by;
+    this.setState("ended", text);
+    this.endButton.disabled = true;
+    this.verifyButton.disabled = true;
+    this.stopExpiry();
+  }
+
+  /** Count down the number's validity until the customer joins. */
+  startExpiry(expiresMs, now = () => Date.now()) {
+    if (expiresMs === null) return;
+    const tick = () => {
+      this.expiry.textContent = remainingText(expiresMs, now());
+    };
+    tick();
+    this._expiryTimer = setInterval(tick, 1000);
+  }
+
+  stopExpiry() {
+    if (this._expiryTimer !== null) clearInterval(this._expiryTimer);
+    this._expiryTimer = null;
+  }
+
+  hideExpiry() {
+    this.stopExpiry();
+    this.expiry.hidden = true;
+  }
+
+  onCopy(number) {
+    this.copyButton.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(number);
+      } catch {
+        // No clipboard permission (plain http on another host): select it for Ctrl+C.
+        window.getSelection().selectAllChildren(this.numberEl);
+      }
+    });
+  }
+}
