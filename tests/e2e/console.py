@@ -63,20 +63,15 @@ def agent_code(agent: AgentProcess) -> str:
 def answer_prompt(agent: AgentProcess, choice: str) -> str:
     """Wait for the terminal consent prompt, type ``choice``; return the code it showed.
 
-    The agent drops a line typed before its prompt is armed and says "Nothing to answer
-    yet"; a customer would then type again, and so does this helper (once per refusal).
+    The question is open by the time the prompt is printed, so one answer must do.
     """
     code = agent_code(agent)
     agent.wait_for(r"Type your choice and press Enter", timeout=30)
-    for attempt in range(5):
-        # A person retypes after reading the refusal; give the agent that moment too.
-        time.sleep(0.2 * attempt)
-        mark = agent.mark()
-        agent.type_line(choice)
-        answered = agent.wait_for(rf"{_NOT_YET}|{_ANSWERED[choice]}", timeout=20, after=mark)
-        if _NOT_YET not in answered.group(0):
-            return code
-    raise AssertionError(f"the agent never took the answer {choice!r}:\n{agent.output}")
+    mark = agent.mark()
+    agent.type_line(choice)
+    answered = agent.wait_for(rf"{_NOT_YET}|{_ANSWERED[choice]}", timeout=20, after=mark)
+    assert _NOT_YET not in answered.group(0), f"the agent refused {choice!r}:\n{agent.output}"
+    return code
 
 
 _NOT_YET = "Nothing to answer yet"

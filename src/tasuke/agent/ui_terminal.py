@@ -54,6 +54,15 @@ class TerminalUI:
 
     def ask_consent(self, info: PromptInfo) -> None:
         """Print the prompt and wait for c, v or d (EOF means Deny)."""
+        # The question is open before it is printed, so an answer typed the
+        # moment the prompt appears is never refused.
+        with self._lock:
+            self._mode = "prompt"
+            self._view_only = info.view_only
+            eof = self._eof
+        if eof:
+            self._send(Deny())
+            return
         choices = [] if info.view_only else [f"  c = {ALLOW_CONTROL}"]
         choices += [f"  v = {ALLOW_VIEW}", f"  d = {DENY}"]
         self._print(
@@ -69,12 +78,6 @@ class TerminalUI:
             *choices,
             "選んで Enter を押してください / Type your choice and press Enter: ",
         )
-        with self._lock:
-            self._mode = "prompt"
-            self._view_only = info.view_only
-            eof = self._eof
-        if eof:
-            self._send(Deny())
 
     def show_session(self, info: SessionInfo) -> None:
         """Print the session line and how to end it."""
