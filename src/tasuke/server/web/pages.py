@@ -221,6 +221,7 @@ async def session_page(request: Request, session_id: str) -> Response:
             "status": session_status(session, state.store.now()),
             "expires_at": session.expires_at.isoformat(),
             "operator": found.operator.display_name,
-        }
+        },
+        "server_url": state.settings.url,
     }
     return templates.TemplateResponse(request, "session.html", context)
