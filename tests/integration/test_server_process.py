@@ -1,18 +1,13 @@
 """The real `tasuke server` process: first start, operator commands, TLS cookies, a relay."""
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import re
 import stat
 from pathlib import Path
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.support.certs import self_signed
 from tests.support.server import ADMIN_PASSWORD, csrf_from, running_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -61,39 +56,8 @@ def test_first_start_creates_admin_once_and_operator_commands_work(tmp_path: Pat
         assert not any("one-time password" in line for line in again.output)
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls_cookies_are_secure_host_only_and_hsts_is_sent(tmp_path: Path) -> None:
-    tls = _self_signed(tmp_path)
+    tls = self_signed(tmp_path)
     with running_server(tmp_path, tls=tls) as server:
         assert server.url.startswith("https://")
         with server.client() as client:
