@@ -56,6 +56,22 @@ MAX_RFB_BUFFER: Final = 4 * MIB
 """Unparsed client bytes the RFB core buffers before it gives up."""
 RFB_POLL_INTERVAL: Final = 1 / 30
 """While an update request is pending, the screen is captured at most this often (~30 fps)."""
+RFB_INPUT_POLL_INTERVAL: Final = 0.004
+"""Right after viewer input, capture this often, so a key's echo is sent without waiting
+for the next regular poll."""
+RFB_INPUT_POLL_WINDOW: Final = 0.06
+"""How long after viewer input the faster polling lasts."""
+RFB_IDLE_POLL_INTERVAL: Final = 0.1
+"""Poll interval once the screen has been still for RFB_IDLE_AFTER; input ends it at once."""
+RFB_IDLE_AFTER: Final = 0.25
+RFB_LOSSLESS_REFRESH_POLLS: Final = 12
+"""A tile sent as JPEG and unchanged for this many polls is refined: exact (palette) when it
+has at most 256 colours, as text does, else as JPEG at the highest quality level."""
+RFB_FENCES_IN_FLIGHT: Final = 2
+"""Continuous updates sent ahead of the viewer's Fence answers; past this the server waits,
+so a slow viewer gets the newest screen instead of a backlog."""
+RFB_CURSOR_POLL_INTERVAL: Final = 0.1
+"""With damage hints and no damage, the pointer shape is asked for at most this often."""
 
 # --- Sign-in ---------------------------------------------------------------
 SESSION_COOKIE_TTL: Final = 12 * 60 * 60
@@ -96,7 +112,58 @@ MAX_SESSIONS_LISTED: Final = 200
 CONSENT_ARM_DELAY: Final = 0.8
 """The consent window's buttons stay disabled this long after it appears, so a click
 meant for another window cannot land on Allow."""
-AGENT_RFB_INPUT_QUEUE: Final = 64
-"""Channel-1 records from the console buffered before the agent stops reading."""
+AGENT_RFB_INPUT_QUEUE: Final = 1024
+"""Channel-1 records from the console waiting for the screen engine; one more ends the
+session (the agent never stops reading, so that an end is always heard)."""
+AGENT_RFB_INPUT_BYTES: Final = 4 * MIB
+"""Channel-1 bytes from the console waiting for the screen engine; more ends the session."""
 AGENT_END_GRACE: Final = 0.5
 """Time the agent spends telling the peers goodbye before it closes the connection."""
+
+# --- Server: second factor, trusted browsers, session timeouts (sign-in helper) ----
+SESSION_IDLE_TIMEOUT: Final = 30 * 60
+"""A sign-in session unused for this long is over (SESSION_COOKIE_TTL is the absolute limit)."""
+SESSION_TOUCH_INTERVAL: Final = 60.0
+"""A sign-in session's last-used time is written at most this often (one write per minute)."""
+SECOND_FACTOR_TIMEOUT: Final = 5 * 60
+"""A half-signed-in session (password accepted, second factor pending) lasts this long."""
+ENROL_TIMEOUT: Final = 15 * 60
+"""A sign-in kept on the enrolment pages (an admin requires a second factor) lasts this long."""
+TOTP_STEP: Final = 30
+"""Seconds per TOTP time step (RFC 6238 default; what authenticator apps use)."""
+TOTP_DIGITS: Final = 6
+TOTP_VALID_WINDOW: Final = 1
+"""Time steps of clock drift accepted either side of the current one."""
+RECOVERY_CODES: Final = 10
+"""Recovery codes issued at once; each works once."""
+RECOVERY_CODE_BYTES: Final = 10
+"""Random bytes per recovery code (80 bits, shown as 16 base32 characters)."""
+MAX_SECOND_FACTOR_INPUT: Final = 64
+"""Longer TOTP or recovery code inputs are refused before any work."""
+MAX_WEBAUTHN_RESPONSE: Final = 16 * KIB
+"""Largest WebAuthn credential JSON accepted from the browser."""
+MAX_WEBAUTHN_CREDENTIALS: Final = 10
+"""Security keys or passkeys one operator may register."""
+WEBAUTHN_CEREMONY_TTL: Final = 120.0
+"""A WebAuthn challenge must be answered within this many seconds."""
+MAX_WEBAUTHN_CHALLENGES: Final = 10_000
+"""Outstanding WebAuthn challenges held in memory; the oldest are dropped first."""
+TRUSTED_BROWSER_DAYS: Final = 30
+"""A browser remembered after a second-factor sign-in skips the second factor this many days."""
+MAX_TRUSTED_BROWSERS: Final = 20
+"""Trusted browsers per operator; trusting one more forgets the oldest."""
+MAX_DEVICE_LABEL: Final = 100
+"""A trusted browser's label (a summary of its user agent) is cut to this many characters."""
+LOGIN_NETWORK_PREFIX_V4: Final = 24
+"""Failed sign-ins are counted per IPv4 /24 network, so neighbouring addresses share a count."""
+LOGIN_NETWORK_PREFIX_V6: Final = 64
+"""Failed sign-ins are counted per IPv6 /64 network (what one customer line usually gets)."""
+
+# --- administration (roles, network lists, audit log) ---------------------------------------
+BLOCKED_AUDIT_INTERVAL: Final = 600.0
+"""A refused (block-listed) agent address is written to the audit log at most once per this many
+seconds, so a flood of refused connections cannot fill the log."""
+AUDIT_PAGE_SIZE: Final = 100
+"""Audit log entries shown per page in the console."""
+MAX_NETWORK_NOTE: Final = 200
+"""Length of the note an admin keeps with an allowed or blocked network."""

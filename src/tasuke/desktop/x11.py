@@ -18,6 +18,7 @@ import mss.exception
 import numpy as np
 import Xlib.display
 import Xlib.error
+from Xlib.ext import damage
 
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.errors import ConfigError, DesktopError
@@ -130,6 +131,19 @@ class X11Screen:
             raise ConfigError(f"X display {display!r} has no monitor {monitor}")
         self._monitor = dict(monitors[monitor])
         self._cursor: Cursor | None = None
+        self._damage: int | None = None
+        self._damage_event = -1
+        try:
+            if self._xlib.has_extension("DAMAGE"):
+                self._xlib.damage_query_version()
+                self._damage = self._root.damage_create(damage.DamageReportNonEmpty)
+                info = self._xlib.query_extension("DAMAGE")
+                self._damage_event = info.first_event + damage.DamageNotifyCode
+                self._xlib.sync()
+        except _BACKEND_ERRORS as exc:
+            _log.info("no XDamage hints, every poll captures: %s", exc)
+            self._damage = None
+        self._damaged = True
 
     def size(self) -> tuple[int, int]:
         """Return (width, height) of the captured area in pixels."""
@@ -148,6 +162,30 @@ class X11Screen:
                 # mss 10.2 asserts on a missing XCB reply when the server has gone.
                 raise DesktopError(f"X11 screen capture failed: no reply ({exc})") from exc
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+
+    def damaged(self) -> bool:
+        """True if the screen may have changed since the last call (XDamage hint).
+
+        Call it before :meth:`grab`: the damage is reset first, so a change made while the
+        picture is captured is reported again next time. Always True without XDamage.
+
+        Raises:
+            DesktopError: the display connection failed.
+        """
+        if self._damage is None:
+            return True
+        with translated_errors("damage query"):
+            while self._xlib.pending_events():
+                event = self._xlib.next_event()
+                # python-xlib registers a copy of the event class: compare codes, not types.
+                if event.type & 0x7F == self._damage_event:
+                    self._damaged = True
+            if not self._damaged:
+                return False
+            self._damaged = False
+            self._xlib.damage_subtract(self._damage)
+            self._xlib.sync()
+        return True
 
     def cursor(self) -> Cursor | None:
         """Return the pointer shape from XFixes GetCursorImage.

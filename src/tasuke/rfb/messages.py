@@ -16,6 +16,8 @@ from tasuke.rfb.pixelformat import PixelFormat
 __all__ = [
     "ClientCutText",
     "ClientMessage",
+    "EnableContinuousUpdates",
+    "Fence",
     "FramebufferUpdateRequest",
     "KeyEvent",
     "PointerEvent",
@@ -75,6 +77,25 @@ class ClientCutText:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class EnableContinuousUpdates:
+    """Continuous updates on (for this region) or off (rfbproto extension)."""
+
+    enable: bool
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A ClientFence: a request to synchronise, or the answer to one of ours."""
+
+    flags: int
+    payload: bytes
+
+
 ClientMessage = (
     SetPixelFormat
     | SetEncodings
@@ -82,6 +103,8 @@ ClientMessage = (
     | KeyEvent
     | PointerEvent
     | ClientCutText
+    | EnableContinuousUpdates
+    | Fence
 )
 
 _FUR = struct.Struct(">BBHHHH")
@@ -90,6 +113,7 @@ _POINTER = struct.Struct(">BBHH")
 _CUT_HEADER = struct.Struct(">BxxxI")
 _ENC_HEADER = struct.Struct(">BxH")
 _QEMU_KEY = struct.Struct(">BBHII")
+_FENCE_HEADER = struct.Struct(">BxxxIB")
 
 
 def parse_client_message(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
@@ -138,6 +162,13 @@ def parse_client_message(buf: bytes | bytearray) -> tuple[ClientMessage, int] | 
         return _parse_cut_text(buf)
     if kind == c.MSG_QEMU:
         return _parse_qemu(buf)
+    if kind == c.MSG_ENABLE_CONTINUOUS_UPDATES:
+        if len(buf) < _FUR.size:
+            return None
+        _, enable, x, y, w, h = _FUR.unpack_from(buf)
+        return EnableContinuousUpdates(bool(enable), x, y, w, h), _FUR.size
+    if kind == c.MSG_FENCE:
+        return _parse_fence(buf)
     raise RFBError(f"unknown client message type {kind}")
 
 
@@ -167,3 +198,15 @@ def _parse_qemu(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
     if down > 1:
         raise RFBError(f"QEMU key event with down-flag {down}")
     return KeyEvent(keysym, bool(down), keycode), _QEMU_KEY.size
+
+
+def _parse_fence(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
+    if len(buf) < _FENCE_HEADER.size:
+        return None
+    _, flags, length = _FENCE_HEADER.unpack_from(buf)
+    if length > c.FENCE_MAX_PAYLOAD:
+        raise RFBError(f"Fence payload of {length} bytes (at most {c.FENCE_MAX_PAYLOAD})")
+    end = _FENCE_HEADER.size + length
+    if len(buf) < end:
+        return None
+    return Fence(flags, bytes(buf[_FENCE_HEADER.size : end])), end

@@ -13,6 +13,7 @@ import enum
 import struct
 
 import numpy as np
+import numpy.typing as npt
 
 from tasuke import limits
 from tasuke.desktop.base import Cursor, Frame
@@ -20,22 +21,36 @@ from tasuke.errors import LocalError, RFBError
 from tasuke.rfb import constants as c
 from tasuke.rfb.encoders.cursor import encode_cursor
 from tasuke.rfb.encoders.raw import encode_raw
-from tasuke.rfb.encoders.tight import TightEncoder
+from tasuke.rfb.encoders.tight import (
+    PALETTE_MAX,
+    PALETTE_MAX_LOSSY,
+    REFINED_JPEG_LEVEL,
+    TightEncoder,
+)
+from tasuke.rfb.encoders.zrle import ZRLEEncoder
+from tasuke.rfb.flow import Flow
+from tasuke.rfb.job import UpdateJob, fit, raw_regions
 from tasuke.rfb.messages import (
     ClientMessage,
+    EnableContinuousUpdates,
+    Fence,
     FramebufferUpdateRequest,
     SetEncodings,
     SetPixelFormat,
     parse_client_message,
 )
 from tasuke.rfb.pixelformat import DEFAULT_PIXEL_FORMAT
-from tasuke.rfb.tiles import ClientView, Rect
+from tasuke.rfb.plan import Kind, Region, classify, plan_regions
+from tasuke.rfb.scroll import find_vertical_shift
+from tasuke.rfb.tiles import ClientView, Keys, Rect
 
-__all__ = ["RFBServer", "State"]
+__all__ = ["RFBServer", "State", "UpdateJob"]
 
 _RECT = struct.Struct(">HHHHi")
 _UPDATE = struct.Struct(">BxH")
 _MAX_RECTS = 0xFFFF
+_SMALL_UPDATE_TILES = 8
+"""Up to this many changed tiles, each is cut to the bounding box of what changed in it."""
 
 
 class State(enum.Enum):
@@ -72,9 +87,12 @@ class RFBServer:
         self._events: list[ClientMessage] = []
         self._view = ClientView(width, height)
         self._tight = TightEncoder()
+        self._zrle = ZRLEEncoder()
         self._request: Rect | None = None
         self._full: Rect | None = None
         self._cursor_serial: int | None = None
+        self._flow = Flow()
+        self._in_flight: UpdateJob | None = None
 
     # --- I/O boundary ---------------------------------------------------------------------
 
@@ -121,6 +139,11 @@ class RFBServer:
         if parsed is None:
             return 0
         message, used = parsed
+        if isinstance(message, Fence) and self._in_flight is not None:
+            # The answer must follow the update being encoded now (BlockBefore, SyncNext),
+            # and nothing after the fence may be processed before the answer (BlockAfter):
+            # leave it in the buffer until finish_update.
+            return 0
         self._apply(message)
         self._events.append(message)
         return used
@@ -174,14 +197,21 @@ class RFBServer:
             ]
             if levels:
                 self._tight.set_zlib_level(levels[0] - c.ENC_ZLIB_LEVEL_MIN)
+            self._out += self._flow.on_encodings(message.encodings)
         elif isinstance(message, FramebufferUpdateRequest):
             self._on_request(message)
+        elif isinstance(message, EnableContinuousUpdates):
+            self._out += self._flow.on_enable(message, self.width, self.height)
+        elif isinstance(message, Fence):
+            self._out += self._flow.on_fence(message)
 
     def _on_request(self, req: FramebufferUpdateRequest) -> None:
         region = Rect(req.x, req.y, req.width, req.height).clip(self.width, self.height)
         if region is None:
             # Viewers ask for the old size right after a resize; that is not an error.
             region = Rect(0, 0, self.width, self.height)
+        if req.incremental and self._flow.continuous is not None:
+            return  # rfbproto: ignored while continuous updates are on
         self._request = region if self._request is None else self._request.union(region)
         if not req.incremental:
             self._full = region if self._full is None else self._full.union(region)
@@ -190,8 +220,20 @@ class RFBServer:
 
     @property
     def update_requested(self) -> bool:
-        """True while the client has asked for an update that has not been sent yet."""
-        return self.state is State.NORMAL and self._request is not None
+        """True while the client has asked for an update that has not been sent yet (or has
+        continuous updates on and has caught up with those already sent)."""
+        if self.state is not State.NORMAL:
+            return False
+        return self._request is not None or self._continuous_region() is not None
+
+    @property
+    def refresh_pending(self) -> bool:
+        """True while the client holds JPEG approximations that a still screen will replace
+        (so polls must run the encoder even when nothing was drawn)."""
+        return self._view.lossy_pending
+
+    def _continuous_region(self) -> Rect | None:
+        return None if self._flow.throttled else self._flow.continuous
 
     @property
     def jpeg_level(self) -> int | None:
@@ -205,7 +247,7 @@ class RFBServer:
     def encoding(self) -> int:
         """The pixel encoding in use: the client's first choice among those implemented."""
         for e in self.encodings:
-            if e in (c.ENC_RAW, c.ENC_TIGHT):
+            if e in (c.ENC_RAW, c.ENC_TIGHT, c.ENC_ZRLE):
                 return e
         return c.ENC_RAW
 
@@ -213,50 +255,142 @@ class RFBServer:
         """Send what changed in the requested region since the client last got it.
 
         ``frame`` is the whole screen (B, G, R, X). Returns True if a FramebufferUpdate was
-        queued; False leaves an incremental request pending until something changes.
+        queued; False leaves an incremental request pending until something changes. This is
+        :meth:`begin_update`, :meth:`encode_update` and :meth:`finish_update` in one call.
         """
-        if not self.update_requested:
+        job = self.begin_update()
+        if job is None:
             return False
-        assert self._request is not None
+        data = self.encode_update(job, frame, cursor)
+        self.finish_update(job, data)
+        return data is not None
+
+    def begin_update(self) -> UpdateJob | None:
+        """Take the pending request (None if there is none) as a job for :meth:`encode_update`.
+
+        The job is a snapshot: requests and SetEncodings that arrive while it is encoded on
+        another thread apply to the next update.
+        """
+        if not self.update_requested or self._in_flight is not None:
+            return None
+        requested, continuous = self._request, self._continuous_region()
+        region = requested or continuous
+        assert region is not None
+        if requested is not None and continuous is not None:
+            region = requested.union(continuous)
+        job = UpdateJob(
+            region, self._full, self.encoding, self.jpeg_level, self.pixel_format,
+            c.ENC_CURSOR in self.encodings, c.ENC_DESKTOP_SIZE in self.encodings, requested,
+            c.ENC_COPYRECT in self.encodings,
+        )  # fmt: skip
+        self._request = self._full = None
+        self._in_flight = job
+        return job
+
+    def encode_update(self, job: UpdateJob, frame: Frame, cursor: Cursor | None) -> bytes | None:
+        """Encode the FramebufferUpdate for ``job``; None when nothing the client asked about
+        changed. Safe to run on a worker thread while the event loop feeds :meth:`receive_data`
+        (it touches only the per-client picture state and the encoders)."""
         frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
         if (width, height) != (self.width, self.height):
-            if c.ENC_DESKTOP_SIZE in self.encodings and self._resize(width, height):
-                return True
-            frame = _fit(frame, self.width, self.height)
-        dirty = self._view.dirty_tiles(frame)
-        if self._full is not None:
-            dirty |= self._view.region_mask(self._full)
-        rects = self._view.rects(dirty, self._request)
-        send_cursor = (
-            cursor is not None
-            and c.ENC_CURSOR in self.encodings
-            and cursor.serial != self._cursor_serial
-        )
-        if not rects and not send_cursor:
-            return False
+            if job.desktop_size and self._resize(width, height):
+                return _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, 1) + _RECT.pack(
+                    0, 0, width, height, c.ENC_DESKTOP_SIZE
+                )
+            frame = fit(frame, self.width, self.height)
+        view = self._view
+        keys = view.keys(frame)
+        dirty = view.dirty_tiles(keys)
+        if job.full is not None:
+            dirty |= view.region_mask(job.full)
+        dirty &= view.region_mask(job.region)
+        copy = b""
+        if job.copyrect and job.full is None and np.count_nonzero(dirty) > _SMALL_UPDATE_TILES:
+            copy, dirty = self._copy_scrolled(keys, dirty, job.region)
+        lossy = job.jpeg is not None and job.pixel_format.tight_24
+        limit = PALETTE_MAX_LOSSY if lossy else PALETTE_MAX
+        if int(np.count_nonzero(dirty)) <= _SMALL_UPDATE_TILES:
+            # Few tiles: send only the changed pixels' bounding box of each.
+            boxes = [b.intersect(job.region) for b in view.changed_boxes(dirty)]
+            regions = [classify(keys, b, limit) for b in boxes if b is not None]
+        elif job.encoding == c.ENC_TIGHT:
+            regions = plan_regions(keys, view, dirty, job.region, limit)
+        else:
+            regions = raw_regions(view, dirty, job.region)
+        refresh: list[Region] = []
+        if job.encoding == c.ENC_TIGHT:
+            # Tiles sent as JPEG that have been still for a while are sent again exactly.
+            ready = view.age_lossy(dirty) & view.region_mask(job.region)
+            if ready.any():
+                refresh = plan_regions(keys, view, ready, job.region, PALETTE_MAX)
+        send_cursor = cursor is not None and job.cursor and cursor.serial != self._cursor_serial
+        if not regions and not refresh and not send_cursor and not copy:
+            return None
         body = bytearray()
         count = 0
         if send_cursor:
             assert cursor is not None
             ch, cw = cursor.pixels.shape[:2]
             body += _RECT.pack(cursor.hot_x, cursor.hot_y, cw, ch, c.ENC_CURSOR)
-            body += encode_cursor(cursor, self.pixel_format)
+            body += encode_cursor(cursor, job.pixel_format)
             self._cursor_serial = cursor.serial
             count += 1
-        encoding, jpeg = self.encoding, self.jpeg_level
-        rects = rects[: _MAX_RECTS - count]
-        for r in rects:
-            pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
-            body += _RECT.pack(r.x, r.y, r.width, r.height, encoding)
-            if encoding == c.ENC_TIGHT:
-                body += self._tight.encode(pixels, self.pixel_format, jpeg)
+        if copy:  # first, so that its source is what the client had before this update
+            body += copy
+            count += 1
+        planned = [(region, job.jpeg) for region in regions]
+        # A refresh is exact where a palette fits (text); true photos get the best JPEG,
+        # which is a tenth of their exact size and looks the same.
+        refined = REFINED_JPEG_LEVEL if lossy else None
+        planned += [(region, refined) for region in refresh]
+        planned = planned[: _MAX_RECTS - count]
+        for region, jpeg in planned:
+            r = region.rect
+            body += _RECT.pack(r.x, r.y, r.width, r.height, job.encoding)
+            if job.encoding == c.ENC_TIGHT:
+                body += self._tight.encode(frame, keys, region, job.pixel_format, jpeg)
+                approximate = jpeg is not None and jpeg < REFINED_JPEG_LEVEL
+                view.note_quality(r, lossy=lossy and approximate and region.kind is Kind.PHOTO)
+            elif job.encoding == c.ENC_ZRLE:
+                body += self._zrle.encode(frame, keys, r, job.pixel_format)
             else:
-                body += encode_raw(pixels, self.pixel_format)
-        self._view.mark_sent(frame, rects)
-        self._out += _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, count + len(rects)) + body
-        self._request = self._full = None
-        return True
+                pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
+                body += encode_raw(pixels, job.pixel_format)
+        view.mark_sent(keys, [region.rect for region, _ in planned])
+        return _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, count + len(planned)) + bytes(body)
+
+    def _copy_scrolled(
+        self, keys: Keys, dirty: npt.NDArray[np.bool_], region: Rect
+    ) -> tuple[bytes, npt.NDArray[np.bool_]]:
+        """A CopyRect for content that moved vertically, and the tiles still to send."""
+        view = self._view
+        area = view.changed_extent()
+        area = None if area is None else area.intersect(region)
+        shift = None if area is None else find_vertical_shift(keys, view, area)
+        if shift is None:
+            return b"", dirty
+        d = shift.dest
+        copy = _RECT.pack(d.x, d.y, d.width, d.height, c.ENC_COPYRECT)
+        copy += struct.pack(">HH", d.x, shift.source_y)
+        view.copy_within(shift.source_y, d)
+        return copy, view.dirty_tiles(keys) & view.region_mask(region)
+
+    def finish_update(self, job: UpdateJob, data: bytes | None) -> None:
+        """Queue the encoded update, or put the request back when there was nothing to send.
+
+        Then parse what waited behind a fence; call :meth:`events_received` afterwards.
+        """
+        self._in_flight = None
+        if data is not None:
+            self._out += data + self._flow.after_update()
+        else:
+            if job.requested is not None:
+                old = self._request
+                self._request = job.requested if old is None else old.union(job.requested)
+            if job.full is not None:
+                self._full = job.full if self._full is None else self._full.union(job.full)
+        self.receive_data(b"")
 
     def _resize(self, width: int, height: int) -> bool:
         if not (
@@ -264,17 +398,6 @@ class RFBServer:
         ):
             return False
         self.width, self.height = width, height
-        self._view = ClientView(width, height)
         # RFC 6143 7.8.2: the DesktopSize rectangle ends the update; the next one is all new.
-        self._out += _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, 1)
-        self._out += _RECT.pack(0, 0, width, height, c.ENC_DESKTOP_SIZE)
-        self._request = self._full = None
+        self._view = ClientView(width, height)
         return True
-
-
-def _fit(frame: Frame, width: int, height: int) -> Frame:
-    """Crop or pad (black) a frame to the size a client without DesktopSize still expects."""
-    out = np.zeros((height, width, 4), dtype=np.uint8)
-    h, w = min(height, frame.shape[0]), min(width, frame.shape[1])
-    out[:h, :w] = frame[:h, :w]
-    return out

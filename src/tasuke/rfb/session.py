@@ -1,24 +1,38 @@
 """The asyncio adapter around :class:`~tasuke.rfb.server.RFBServer`.
 
 One task reads client bytes and injects input; another waits for an update request, then
-captures and encodes on a worker thread and sends what changed. Capture, encoding and input
-all run on one dedicated thread, because display connections (Xlib, mss) are not safe to share
-between threads and a backend may use one connection for both.
+captures and encodes on a worker thread and sends what changed. Input has a thread of its own:
+a key press must never wait behind a frame being encoded or sent (input-to-pixel latency is
+what a user feels). Each thread keeps to its own display connection (Xlib and mss are not
+safe to share between threads; the X11 source and sink each open their own).
 """
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
+import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from tasuke import limits
-from tasuke.desktop.base import InputSink, ScreenSource
+from tasuke.desktop.base import Frame, InputSink, ScreenSource
 from tasuke.rfb.messages import ClientMessage, KeyEvent, PointerEvent
-from tasuke.rfb.server import RFBServer
+from tasuke.rfb.server import RFBServer, UpdateJob
+from tasuke.rfb.tiles import Rect
 
-__all__ = ["ByteStream", "serve_rfb"]
+__all__ = ["ByteStream", "DamageHint", "serve_rfb"]
 
 _T = TypeVar("_T")
+
+
+@runtime_checkable
+class DamageHint(Protocol):
+    """Optional for a ScreenSource: tells whether anything was drawn since the last call."""
+
+    def damaged(self) -> bool:
+        """False only if the screen is certainly unchanged since the previous call."""
+        ...
 
 
 class ByteStream(Protocol):
@@ -54,14 +68,16 @@ async def serve_rfb(
     Raises:
         RFBError: the client broke the protocol (the caller closes the connection).
     """
-    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-io")
+    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-screen")
+    injector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-input")
     try:
-        runner = _Runner(stream, source, sink, worker, input_allowed)
+        runner = _Runner(stream, source, sink, worker, injector, input_allowed)
         width, height = await runner.call(source.size)
         runner.core = RFBServer(width, height, name=name)
         await runner.run()
     finally:
         worker.shutdown(wait=False, cancel_futures=True)
+        injector.shutdown(wait=False, cancel_futures=True)
 
 
 class _Runner:
@@ -71,22 +87,37 @@ class _Runner:
         source: ScreenSource,
         sink: InputSink | None,
         worker: concurrent.futures.Executor,
+        injector: concurrent.futures.Executor,
         input_allowed: Callable[[], bool],
     ) -> None:
         self.stream = stream
         self.source = source
         self.sink = sink
         self.worker = worker
+        self.injector = injector
         self.input_allowed = input_allowed
         self.core: RFBServer
         self.wakeup = asyncio.Event()
         self.send_lock = asyncio.Lock()
-        self.core_lock = asyncio.Lock()
-        """Held while anything touches the core, which may be busy on the worker thread."""
+        self.input_lock = asyncio.Lock()
         self.keys_down: set[int] = set()
+        self.nudge = asyncio.Event()
+        """Set by input: the screen is about to change, poll sooner."""
+        self.fast_until = 0.0
+        self.buttons = 0
+        self.frame: Frame | None = None
+        """The last capture; still valid because nothing else grabs in between."""
+        self.cursor_serial: int | None = None
+        self.clean = False
+        self.clock: Callable[[], float] = time.monotonic
+        self.cursor_asked = 0.0
+        self.still_since: float | None = None
 
     async def call(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
+
+    async def call_input(self, fn: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.injector, fn)
 
     async def run(self) -> None:
         await self.flush()
@@ -103,10 +134,12 @@ class _Runner:
             task.result()  # re-raises RFBError or a stream error
 
     async def flush(self) -> None:
-        # send_lock keeps updates in the order the core produced them.
+        # The core runs on the loop thread (only encode_update runs on the worker), so taking
+        # its bytes needs no lock; send_lock keeps them in the order the core produced them.
+        data = self.core.data_to_send()
+        if not data:
+            return
         async with self.send_lock:
-            async with self.core_lock:
-                data = self.core.data_to_send()
             for start in range(0, len(data), limits.RFB_SEND_CHUNK):
                 await self.stream.send(data[start : start + limits.RFB_SEND_CHUNK])
 
@@ -116,17 +149,21 @@ class _Runner:
             if not data:
                 return
             try:
-                async with self.core_lock:
-                    self.core.receive_data(data)
+                self.core.receive_data(data)
             finally:
                 # Send what the core queued (e.g. a SecurityResult failure) before closing.
+                # Normally nothing: input does not wait for an update being sent.
                 await self.flush()
-                async with self.core_lock:
-                    events = self.core.events_received()
-                for event in events:
-                    await self.inject(event)
+                await self.handle_events()
             if self.core.update_requested:
                 self.wakeup.set()
+
+    async def handle_events(self) -> None:
+        # Both loops parse client bytes (the update loop resumes what waited behind a fence);
+        # the lock keeps the input they yield in the order the client sent it.
+        async with self.input_lock:
+            for event in self.core.events_received():
+                await self.inject(event)
 
     async def inject(self, event: ClientMessage) -> None:
         sink = self.sink
@@ -139,11 +176,21 @@ class _Runner:
                     self.keys_down.add(event.keysym)
                 else:
                     self.keys_down.discard(event.keysym)
-                await self.call(lambda: sink.key(event.keysym, event.down))
+                await self.call_input(lambda: sink.key(event.keysym, event.down))
+                self.nudged()
         elif isinstance(event, PointerEvent) and self.input_allowed():
             x = min(event.x, self.core.width - 1)
             y = min(event.y, self.core.height - 1)
-            await self.call(lambda: sink.pointer(x, y, event.buttons))
+            await self.call_input(lambda: sink.pointer(x, y, event.buttons))
+            # Clicks echo like keys; plain motion does not (it would poll at input speed).
+            if event.buttons != self.buttons:
+                self.buttons = event.buttons
+                self.nudged()
+
+    def nudged(self) -> None:
+        self.still_since = None
+        self.fast_until = asyncio.get_running_loop().time() + limits.RFB_INPUT_POLL_WINDOW
+        self.nudge.set()
 
     async def release_keys(self) -> None:
         sink, keys = self.sink, sorted(self.keys_down)
@@ -155,13 +202,40 @@ class _Runner:
             for keysym in keys:
                 sink.key(keysym, False)
 
-        await asyncio.shield(self.call(release))
+        await asyncio.shield(self.call_input(release))
 
-    def capture_and_encode(self) -> bool:
-        # Runs on the worker thread while the loop holds core_lock: encoding a full screen
-        # takes tens of milliseconds, which must not stall the event loop (pings, other legs).
-        frame, cursor = self.source.grab(), self.source.cursor()
-        return self.core.update(frame, cursor)
+    def capture_and_encode(self, job: UpdateJob) -> bytes | None:
+        # Runs on the worker thread: encoding a full screen takes milliseconds that must not
+        # stall the event loop (input, pings, other legs).
+        source = self.source
+        whole = job.region == Rect(0, 0, self.core.width, self.core.height)
+        if (
+            isinstance(source, DamageHint)
+            and not source.damaged()
+            and self.frame is not None
+            and job.full is None
+            and whole
+            and self.clean
+            and not self.core.refresh_pending
+        ):
+            # Nothing was drawn since the last capture, which the client already has whole:
+            # only the pointer shape can be news, and asking for it is an X round trip.
+            now = self.clock()
+            if now - self.cursor_asked < limits.RFB_CURSOR_POLL_INTERVAL:
+                return None
+            self.cursor_asked = now
+            cursor = source.cursor()
+            if cursor is None or cursor.serial == self.cursor_serial:
+                return None
+            frame = self.frame
+        else:
+            frame, cursor = source.grab(), source.cursor()
+            self.frame = frame
+        self.cursor_serial = None if cursor is None else cursor.serial
+        data = self.core.encode_update(job, frame, cursor)
+        # A partial request leaves differences outside it that no damage event will repeat.
+        self.clean = whole
+        return data
 
     async def update_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -169,11 +243,31 @@ class _Runner:
             await self.wakeup.wait()
             self.wakeup.clear()
             started = loop.time()
-            async with self.core_lock:
-                sent = await self.call(self.capture_and_encode)
-            if sent:
-                await self.flush()
-            # Poll again while a request is pending, but never faster than the frame limit.
-            await asyncio.sleep(max(0.0, limits.RFB_POLL_INTERVAL - (loop.time() - started)))
+            job = self.core.begin_update()
+            if job is not None:
+                data = await self.call(functools.partial(self.capture_and_encode, job))
+                self.core.finish_update(job, data)
+                if data is not None:
+                    # The echo of the input is on its way: back to the regular frame rate.
+                    self.still_since, self.fast_until = None, 0.0
+                elif self.still_since is None:
+                    self.still_since = started
+                await self.flush()  # the update, and fence answers that waited for it
+                await self.handle_events()
+            # Poll again while a request is pending, but never faster than the frame limit,
+            # except just after input, whose echo is what the user is waiting for; and more
+            # slowly once the screen has been still for a while.
+            interval = limits.RFB_POLL_INTERVAL
+            if loop.time() < self.fast_until:
+                interval = limits.RFB_INPUT_POLL_INTERVAL
+            elif (
+                self.still_since is not None and started - self.still_since > limits.RFB_IDLE_AFTER
+            ):
+                interval = limits.RFB_IDLE_POLL_INTERVAL
+            delay = max(0.0, interval - (loop.time() - started))
+            self.nudge.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.nudge.wait(), delay)
             if self.core.update_requested:
                 self.wakeup.set()

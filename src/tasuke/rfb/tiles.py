@@ -1,8 +1,11 @@
 """Per-tile change detection against what one client has already been sent.
 
 The screen is cut into TILE x TILE squares. :class:`ClientView` remembers the pixels last sent
-to a client and which tiles it holds at all, so an idle screen produces no work and a change in
-one tile sends only that tile.
+to a client (as 24-bit colour keys) and which tiles it holds at all, so an idle screen produces
+no work and a change in one tile sends only that tile.
+
+Everything runs in preallocated buffers: an idle check is three vectorised passes over the
+frame (mask, compare, reduce) and allocates nothing frame-sized.
 """
 
 from dataclasses import dataclass
@@ -10,12 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tasuke import limits
 from tasuke.desktop.base import Frame
 
-__all__ = ["TILE", "ClientView", "Rect"]
+__all__ = ["TILE", "ClientView", "Keys", "Rect", "spans"]
 
 TILE = 64
 """Tile edge in pixels: small enough to isolate changes, big enough to keep headers rare."""
+MAX_SPAN_WIDTH = 2048
+"""Merged rectangles stay this narrow: Tight's limit, and a sane unit of work."""
+
+Keys = npt.NDArray[np.uint32]
+"""(height, width) colour keys: B | G << 8 | R << 16, the padding byte cleared."""
+_COLOUR = np.uint32(0x00FFFFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +39,13 @@ class Rect:
 
     def clip(self, width: int, height: int) -> "Rect | None":
         """This rectangle cut to a width x height framebuffer, or None if nothing is left."""
-        x0, y0 = min(self.x, width), min(self.y, height)
-        x1, y1 = min(self.x + self.width, width), min(self.y + self.height, height)
+        return self.intersect(Rect(0, 0, width, height))
+
+    def intersect(self, other: "Rect") -> "Rect | None":
+        """The overlap of both rectangles, or None."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1 = min(self.x + self.width, other.x + other.width)
+        y1 = min(self.y + self.height, other.y + other.height)
         if x1 <= x0 or y1 <= y0:
             return None
         return Rect(x0, y0, x1 - x0, y1 - y0)
@@ -43,61 +58,162 @@ class Rect:
         return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
+def spans(mask: npt.NDArray[np.bool_], width: int, height: int) -> list[tuple[int, int, int]]:
+    """Runs of set tiles in each tile row: (row, first column, last column), left to right."""
+    out: list[tuple[int, int, int]] = []
+    limit = MAX_SPAN_WIDTH // TILE
+    for row in np.flatnonzero(mask.any(axis=1)).tolist():
+        cols = np.flatnonzero(mask[row]).tolist()
+        start = prev = cols[0]
+        for col in cols[1:]:
+            if col != prev + 1 or col - start >= limit:
+                out.append((row, start, prev))
+                start = col
+            prev = col
+        out.append((row, start, prev))
+    return out
+
+
 class ClientView:
     """What one client's framebuffer holds, at tile granularity."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width = width
         self.height = height
-        self._rows = (height + TILE - 1) // TILE
-        self._cols = (width + TILE - 1) // TILE
-        self._sent: Frame = np.zeros((height, width, 4), dtype=np.uint8)
-        # Per pixel, because a client may ask for regions that cut tiles.
-        self._known: npt.NDArray[np.bool_] = np.zeros((height, width), dtype=np.bool_)
+        self.rows = (height + TILE - 1) // TILE
+        self.cols = (width + TILE - 1) // TILE
+        self._sent: Keys = np.zeros((height, width), dtype=np.uint32)
+        self._keys: Keys = np.zeros((height, width), dtype=np.uint32)
+        self._known: npt.NDArray[np.bool_] = np.zeros((self.rows, self.cols), dtype=np.bool_)
+        # Polls since a tile was last sent lossily (JPEG); -1 when the client has it exact.
+        self._age: npt.NDArray[np.int16] = np.full((self.rows, self.cols), -1, dtype=np.int16)
+        # Padded to whole tiles; the padding stays False, so tiles reduce with plain reshapes.
+        self._diff: npt.NDArray[np.bool_] = np.zeros(
+            (self.rows * TILE, self.cols * TILE), dtype=np.bool_
+        )
 
     def forget(self) -> None:
         """Treat every tile as unknown to the client (after a resize or a lost picture)."""
         self._known[:] = False
+        self._age[:] = -1
 
-    def dirty_tiles(self, frame: Frame) -> npt.NDArray[np.bool_]:
+    @property
+    def lossy_pending(self) -> bool:
+        """True while some tile the client holds is only an approximation (JPEG)."""
+        return bool((self._age >= 0).any())
+
+    def age_lossy(self, dirty: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Count one more poll; return the lossy tiles that stayed unchanged long enough."""
+        lossy = self._age >= 0
+        self._age[lossy] += 1
+        self._age[lossy & dirty] = 0
+        ready: npt.NDArray[np.bool_] = (self._age >= limits.RFB_LOSSLESS_REFRESH_POLLS) & ~dirty
+        return ready
+
+    def note_quality(self, rect: Rect, *, lossy: bool) -> None:
+        """Record that ``rect`` was sent lossily, or exactly (then the tiles it covers whole
+        are exact)."""
+        if lossy:
+            self._age[self.region_mask(rect)] = 0
+            return
+        c0, r0, c1, r1 = self._covered(rect)
+        if c1 > c0 and r1 > r0:
+            self._age[r0:r1, c0:c1] = -1
+
+    def _covered(self, r: Rect) -> tuple[int, int, int, int]:
+        """Tile columns c0..c1 and rows r0..r1 (exclusive) that ``r`` covers completely."""
+        y1, x1 = r.y + r.height, r.x + r.width
+        c0, r0 = -(-r.x // TILE), -(-r.y // TILE)
+        c1 = self.cols if x1 == self.width else x1 // TILE
+        r1 = self.rows if y1 == self.height else y1 // TILE
+        return c0, r0, c1, r1
+
+    def keys(self, frame: Frame) -> Keys:
+        """The frame's colour keys, in a buffer reused by the next call.
+
+        Capture backends fill the padding byte arbitrarily; only B, G, R matter.
+        """
+        np.bitwise_and(frame.view(np.uint32)[..., 0], _COLOUR, out=self._keys)
+        return self._keys
+
+    def dirty_tiles(self, keys: Keys) -> npt.NDArray[np.bool_]:
         """Return a (rows, cols) mask of tiles whose pixels differ from what the client holds."""
-        now = frame.view(np.uint32)[..., 0]
-        before = self._sent.view(np.uint32)[..., 0]
-        # Capture backends fill the X byte arbitrarily; only B, G, R matter.
-        differs = ((now ^ before) & np.uint32(0x00FFFFFF)).astype(np.bool_)
-        differs |= ~self._known
-        starts_y = np.arange(0, self.height, TILE)
-        starts_x = np.arange(0, self.width, TILE)
-        per_row = np.logical_or.reduceat(differs, starts_y, axis=0)
-        changed: npt.NDArray[np.bool_] = np.logical_or.reduceat(per_row, starts_x, axis=1)
+        np.not_equal(keys, self._sent, out=self._diff[: self.height, : self.width])
+        # Eight bools per uint64; OR-ing the 64 rows of each tile row first runs along
+        # contiguous memory, which is ~25x faster than reducing the short inner axis first.
+        words = self._diff.view(np.uint64).reshape(self.rows, TILE, self.cols * TILE // 8)
+        per_col = np.bitwise_or.reduce(words, axis=1)
+        changed: npt.NDArray[np.bool_] = per_col.reshape(self.rows, self.cols, TILE // 8).any(
+            axis=2
+        )
+        changed |= ~self._known
         return changed
 
-    def rects(self, mask: npt.NDArray[np.bool_], region: Rect) -> list[Rect]:
-        """Tiles set in ``mask`` as rectangles, each clipped to ``region``."""
+    def changed_boxes(self, mask: npt.NDArray[np.bool_]) -> list[Rect]:
+        """For each tile set in ``mask``: the bounding box of its changed pixels (from the last
+        :meth:`dirty_tiles`), or the whole tile if the client never had it.
+
+        A typed letter then costs a letter-sized rectangle, not a 64x64 tile.
+        """
         out: list[Rect] = []
         rows, cols = np.nonzero(mask)
         for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-            tile = Rect(col * TILE, row * TILE, TILE, TILE)
-            x0, y0 = max(tile.x, region.x), max(tile.y, region.y)
-            x1 = min(tile.x + TILE, region.x + region.width, self.width)
-            y1 = min(tile.y + TILE, region.y + region.height, self.height)
-            if x1 > x0 and y1 > y0:
-                out.append(Rect(x0, y0, x1 - x0, y1 - y0))
+            tile = self.span_rect(row, col, col)
+            if not self._known[row, col]:
+                out.append(tile)
+                continue
+            diff = self._diff[tile.y : tile.y + tile.height, tile.x : tile.x + tile.width]
+            ys, xs = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+            if ys.size:
+                y0, y1, x0, x1 = int(ys[0]), int(ys[-1]), int(xs[0]), int(xs[-1])
+                out.append(Rect(tile.x + x0, tile.y + y0, x1 - x0 + 1, y1 - y0 + 1))
+            else:  # forced by a non-incremental request: resend it whole
+                out.append(tile)
         return out
+
+    @property
+    def sent(self) -> Keys:
+        """The colour keys the client holds (read-only by convention)."""
+        return self._sent
+
+    def changed_extent(self) -> Rect | None:
+        """The bounding box of the pixels found changed by the last :meth:`dirty_tiles`."""
+        diff = self._diff[: self.height, : self.width]
+        ys = np.flatnonzero(diff.any(axis=1))
+        if not ys.size:
+            return None
+        xs = np.flatnonzero(diff[ys[0] : ys[-1] + 1].any(axis=0))
+        return Rect(int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
+
+    def knows(self, rect: Rect) -> bool:
+        """True if the client holds every tile that ``rect`` touches."""
+        return bool(self._known[self.region_mask(rect)].all())
+
+    def copy_within(self, source_y: int, dest: Rect) -> None:
+        """Record a CopyRect: the client copied rows from ``source_y`` onto ``dest``."""
+        rows = self._sent[source_y : source_y + dest.height, dest.x : dest.x + dest.width].copy()
+        self._sent[dest.y : dest.y + dest.height, dest.x : dest.x + dest.width] = rows
 
     def region_mask(self, region: Rect) -> npt.NDArray[np.bool_]:
         """A (rows, cols) mask of the tiles that ``region`` touches."""
-        mask = np.zeros((self._rows, self._cols), dtype=np.bool_)
+        mask = np.zeros((self.rows, self.cols), dtype=np.bool_)
         r0, c0 = region.y // TILE, region.x // TILE
         r1 = (region.y + region.height + TILE - 1) // TILE
         c1 = (region.x + region.width + TILE - 1) // TILE
         mask[r0:r1, c0:c1] = True
         return mask
 
-    def mark_sent(self, frame: Frame, rects: list[Rect]) -> None:
-        """Record that the client now holds ``frame`` inside ``rects``."""
+    def span_rect(self, row: int, first: int, last: int) -> Rect:
+        """The pixels of tiles ``first``..``last`` of tile row ``row``."""
+        y, x = row * TILE, first * TILE
+        return Rect(x, y, min((last + 1) * TILE, self.width) - x, min(TILE, self.height - y))
+
+    def mark_sent(self, keys: Keys, rects: list[Rect]) -> None:
+        """Record that the client now holds ``keys`` inside ``rects``."""
         for r in rects:
-            self._sent[r.y : r.y + r.height, r.x : r.x + r.width] = frame[
-                r.y : r.y + r.height, r.x : r.x + r.width
-            ]
-            self._known[r.y : r.y + r.height, r.x : r.x + r.width] = True
+            y1, x1 = r.y + r.height, r.x + r.width
+            self._sent[r.y : y1, r.x : x1] = keys[r.y : y1, r.x : x1]
+            # Only tiles the rectangle covers completely become known.
+            c0, r0, c1, r1 = self._covered(r)
+            if c1 > c0 and r1 > r0:
+                self._known[r0:r1, c0:c1] = True

@@ -87,8 +87,12 @@ class Decoder:
     screen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
     updates: list[list[Rectangle]] = field(default_factory=list)
     cursor: tuple[int, int, np.ndarray, np.ndarray] | None = None
+    fences: list[tuple[int, bytes]] = field(default_factory=list)
+    end_of_continuous_updates: int = 0
+    messages: list[str] = field(default_factory=list)
     _buf: bytes = b""
     _zlib: list = field(default_factory=lambda: [zlib.decompressobj() for _ in range(4)])
+    _zrle: object = field(default_factory=zlib.decompressobj)
 
     def handshake(self, data: bytes, *, minor: int = 8) -> bytes:
         """Parse version, security and ServerInit from ``data``; return what is left."""
@@ -115,7 +119,19 @@ class Decoder:
         buf = memoryview(data)
         pos = 0
         while pos < len(buf):
+            if buf[pos] == 150:  # EndOfContinuousUpdates
+                self.end_of_continuous_updates += 1
+                self.messages.append("end-of-cu")
+                pos += 1
+                continue
+            if buf[pos] == 248:  # ServerFence
+                flags, length = struct.unpack_from(">IB", buf, pos + 4)
+                self.fences.append((flags, bytes(buf[pos + 9 : pos + 9 + length])))
+                self.messages.append("fence")
+                pos += 9 + length
+                continue
             assert buf[pos] == 0, f"unexpected server message {buf[pos]}"
+            self.messages.append("update")
             (count,) = struct.unpack_from(">H", buf, pos + 2)
             pos += 4
             rects = []
@@ -135,6 +151,17 @@ class Decoder:
             return pos + size
         if r.encoding == 7:
             return self._tight(buf, pos, r)
+        if r.encoding == 1:
+            sx, sy = struct.unpack_from(">HH", buf, pos)
+            r.kind = "copyrect"
+            source = self.screen[sy : sy + r.height, sx : sx + r.width].copy()
+            self.screen[r.y : r.y + r.height, r.x : r.x + r.width] = source
+            return pos + 4
+        if r.encoding == 16:
+            (length,) = struct.unpack_from(">I", buf, pos)
+            data = self._zrle.decompress(bytes(buf[pos + 4 : pos + 4 + length]))
+            r.kind = self._zrle_rect(data, r)
+            return pos + 4 + length
         if r.encoding == -239:
             size = n * self.fmt.bpp // 8
             rgb = self.fmt.to_rgb(bytes(buf[pos : pos + size]), n).reshape(r.height, r.width, 3)
@@ -152,6 +179,97 @@ class Decoder:
             self.screen = np.zeros((r.height, r.width, 3), np.uint8)
             return pos
         raise AssertionError(f"unknown encoding {r.encoding}")
+
+    def _cpixel_size(self) -> int:
+        f = self.fmt
+        if f.bpp == 32 and f.depth <= 24:
+            bits = (f.rmax << f.rshift) | (f.gmax << f.gshift) | (f.bmax << f.bshift)
+            if bits <= 0xFFFFFF or bits & 0xFF == 0:
+                return 3
+        return f.bpp // 8
+
+    def _cpixels_to_rgb(self, raw: bytes, count: int) -> np.ndarray:
+        """Widen 3-byte CPIXELs back to whole pixels, then decode as usual."""
+        size = self._cpixel_size()
+        if size == self.fmt.bpp // 8:
+            return self.fmt.to_rgb(raw, count)
+        f = self.fmt
+        bits = (f.rmax << f.rshift) | (f.gmax << f.gshift) | (f.bmax << f.bshift)
+        three = np.frombuffer(raw[: count * 3], np.uint8).reshape(count, 3)
+        whole = np.zeros((count, 4), np.uint8)
+        low_bytes_first = not f.big_endian
+        in_low = bits <= 0xFFFFFF
+        # The CPIXEL keeps the three significant bytes in wire order.
+        if in_low == low_bytes_first:
+            whole[:, 0:3] = three
+        else:
+            whole[:, 1:4] = three
+        return self.fmt.to_rgb(whole.tobytes(), count)
+
+    def _zrle_rect(self, data: bytes, r: Rectangle) -> str:
+        cp = self._cpixel_size()
+        pos = 0
+        kinds = set()
+        for ty in range(r.y, r.y + r.height, 64):
+            for tx in range(r.x, r.x + r.width, 64):
+                w, h = min(64, r.x + r.width - tx), min(64, r.y + r.height - ty)
+                sub = data[pos]
+                pos += 1
+                if sub == 0:
+                    rgb = self._cpixels_to_rgb(data[pos : pos + w * h * cp], w * h)
+                    pos += w * h * cp
+                    kinds.add("raw")
+                elif sub == 1:
+                    rgb = np.repeat(self._cpixels_to_rgb(data[pos : pos + cp], 1), w * h, 0)
+                    pos += cp
+                    kinds.add("solid")
+                elif sub <= 16:
+                    palette = self._cpixels_to_rgb(data[pos : pos + sub * cp], sub)
+                    pos += sub * cp
+                    bits = 1 if sub == 2 else 2 if sub <= 4 else 4
+                    row_bytes = (w * bits + 7) // 8
+                    index = []
+                    for _ in range(h):
+                        row = data[pos : pos + row_bytes]
+                        pos += row_bytes
+                        for x in range(w):
+                            bit = x * bits
+                            byte = row[bit // 8]
+                            index.append((byte >> (8 - bits - bit % 8)) & ((1 << bits) - 1))
+                    rgb = palette[np.array(index)]
+                    kinds.add("packed")
+                else:
+                    rgb, pos = self._zrle_rle(data, pos, sub, w * h, cp)
+                    kinds.add("rle")
+                self.screen[ty : ty + h, tx : tx + w] = rgb.reshape(h, w, 3)
+        assert pos == len(data), "ZRLE data left over"
+        return "+".join(sorted(kinds))
+
+    def _zrle_rle(self, data: bytes, pos: int, sub: int, n: int, cp: int):
+        assert sub == 128 or sub >= 130, f"bad ZRLE sub-encoding {sub}"
+        palette = None
+        if sub >= 130:
+            palette = self._cpixels_to_rgb(data[pos : pos + (sub - 128) * cp], sub - 128)
+            pos += (sub - 128) * cp
+        out = []
+        while len(out) < n:
+            if palette is None:
+                colour = self._cpixels_to_rgb(data[pos : pos + cp], 1)[0]
+                pos += cp
+                run = True
+            else:
+                colour, run = palette[data[pos] & 0x7F], data[pos] & 0x80
+                pos += 1
+            length = 1
+            if run:
+                while data[pos] == 255:
+                    length += 255
+                    pos += 1
+                length += data[pos]
+                pos += 1
+            out.extend([colour] * length)
+        assert len(out) == n
+        return np.array(out, np.uint8), pos
 
     def _paint(self, r: Rectangle, rgb: np.ndarray) -> None:
         self.screen[r.y : r.y + r.height, r.x : r.x + r.width] = rgb.reshape(r.height, r.width, 3)

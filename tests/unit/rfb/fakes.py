@@ -13,7 +13,9 @@ __all__ = [
     "MemoryStream",
     "RecordingSink",
     "client_init",
+    "continuous",
     "cut_text",
+    "fence",
     "key",
     "pointer",
     "request",
@@ -142,3 +144,11 @@ def pointer(x: int, y: int, buttons: int) -> bytes:
 
 def cut_text(text: bytes, length: int | None = None) -> bytes:
     return struct.pack(">BxxxI", 6, len(text) if length is None else length) + text
+
+
+def continuous(x: int, y: int, w: int, h: int, *, enable: bool = True) -> bytes:
+    return struct.pack(">BBHHHH", 150, int(enable), x, y, w, h)
+
+
+def fence(flags: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">BxxxIB", 248, flags, len(payload)) + payload

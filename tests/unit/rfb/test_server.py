@@ -190,7 +190,7 @@ def test_idle_screen_sends_nothing() -> None:
     assert server.update_requested  # still pending until something changes
 
 
-def test_change_in_one_tile_sends_only_that_tile() -> None:
+def test_small_change_sends_only_the_changed_pixels() -> None:
     frame = sample_picture()
     server, decoder = connect()
     full_update(server, decoder, frame)
@@ -201,8 +201,8 @@ def test_change_in_one_tile_sends_only_that_tile() -> None:
     data = server.data_to_send()
     decoder.feed(data)
     [rect] = decoder.updates[-1]
-    assert (rect.x, rect.y, rect.width, rect.height) == (192, 64, 64, 64)
-    assert len(data) == 4 + 12 + 64 * 64 * 4
+    assert (rect.x, rect.y, rect.width, rect.height) == (200, 70, 10, 5)
+    assert len(data) == 4 + 12 + 10 * 5 * 4
     assert np.array_equal(decoder.screen, rgb(changed))
 
 

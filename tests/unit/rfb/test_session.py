@@ -1,12 +1,16 @@
 """The asyncio runner over an in-memory stream, screen and input sink."""
 
 import asyncio
+import contextlib
+import threading
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from tasuke import limits
 from tasuke.errors import RFBError
+from tasuke.rfb import constants as c
 from tasuke.rfb.session import serve_rfb
 from tests.unit.rfb.decoder import Decoder
 from tests.unit.rfb.fakes import (
@@ -14,11 +18,14 @@ from tests.unit.rfb.fakes import (
     MemoryStream,
     RecordingSink,
     client_init,
+    continuous,
+    fence,
     key,
     pointer,
     request,
     rgb,
     sample_picture,
+    set_encodings,
 )
 
 W, H = 256, 192
@@ -52,7 +59,7 @@ class Client:
 
     async def full_update(self) -> None:
         self.send(request(0, 0, W, H, incremental=False))
-        raw_size = 4 + 12 * 12 + W * H * 4  # 12 tiles of 64x64, Raw
+        raw_size = 4 + 3 * 12 + W * H * 4  # 3 rows of tiles, each merged into one Raw rectangle
         self.decoder.feed(await self.stream.wait_for(raw_size))
 
     async def close(self) -> None:
@@ -72,7 +79,7 @@ async def test_client_gets_the_screen_and_idle_sends_nothing() -> None:
     assert client.stream.sent == []  # ...and sent nothing
     screen.frame = screen.frame.copy()
     screen.frame[0:10, 0:10] = (9, 9, 9, 255)
-    data = await client.stream.wait_for(4 + 12 + 64 * 64 * 4)
+    data = await client.stream.wait_for(4 + 12 + 10 * 10 * 4)
     client.decoder.feed(data)
     assert np.array_equal(client.decoder.screen, rgb(screen.frame))
     await client.close()
@@ -141,6 +148,144 @@ async def test_large_updates_are_sent_in_bounded_chunks(monkeypatch: pytest.Monk
     client = Client(FakeScreen(sample_picture()), None)
     await client.handshake()
     client.send(request(0, 0, W, H, incremental=False))
-    await wait_until(lambda: sum(map(len, client.stream.sent)) >= 4 + 12 * 12 + W * H * 4)
+    await wait_until(lambda: sum(map(len, client.stream.sent)) >= 4 + 3 * 12 + W * H * 4)
     assert max(map(len, client.stream.sent)) <= 10_000
+    await client.close()
+
+
+class BlockingScreen(FakeScreen):
+    """A screen whose capture hangs until the test lets it go, like a long encode."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        super().__init__(frame)
+        self.release = threading.Event()
+        self.blocked = threading.Event()
+
+    def grab(self) -> np.ndarray:
+        if self.grabs >= 1:
+            self.blocked.set()
+            self.release.wait(10)
+        return super().grab()
+
+
+async def test_input_is_not_queued_behind_a_frame_being_captured() -> None:
+    screen = BlockingScreen(sample_picture())
+    sink = RecordingSink()
+    client = Client(screen, sink)
+    await client.handshake()
+    await client.full_update()
+    client.send(request(0, 0, W, H, incremental=True))
+    await wait_until(screen.blocked.is_set)
+    client.send(key(ord("q"), True) + key(ord("q"), False))
+    try:
+        await wait_until(lambda: len(sink.events) == 2, deadline=2.0)
+    finally:
+        screen.release.set()
+    assert sink.events == [("key", ord("q"), True), ("key", ord("q"), False)]
+    await client.close()
+
+
+class DamagedScreen(FakeScreen):
+    """A screen with the XDamage-like hint."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        super().__init__(frame)
+        self.dirty = True
+        self.asked = 0
+
+    def damaged(self) -> bool:
+        self.asked += 1
+        dirty, self.dirty = self.dirty, False
+        return dirty
+
+
+async def test_damage_hint_skips_captures_of_an_idle_screen() -> None:
+    screen = DamagedScreen(sample_picture())
+    client = Client(screen, None)
+    await client.handshake()
+    await client.full_update()
+    client.send(request(0, 0, W, H, incremental=True))
+    grabs = screen.grabs
+    asked = screen.asked
+    await wait_until(lambda: screen.asked >= asked + 5)
+    assert screen.grabs == grabs  # polled, but nothing captured
+    screen.frame = screen.frame.copy()
+    screen.frame[5:7, 5:9] = (1, 2, 3, 255)
+    screen.dirty = True
+    data = await client.stream.wait_for(4 + 12 + 4 * 2 * 4)
+    client.decoder.feed(data)
+    assert np.array_equal(client.decoder.screen, rgb(screen.frame))
+    await client.close()
+
+
+class ChangingScreen(FakeScreen):
+    """Every capture shows a new picture, like a video."""
+
+    def grab(self) -> np.ndarray:
+        self.frame = self.frame.copy()
+        self.frame[0:8, 0:8, 0] = self.grabs % 256
+        return super().grab()
+
+
+class StalledStream(MemoryStream):
+    """A viewer that stops reading: sends block once ``stall`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall = False
+        self.resume = asyncio.Event()
+
+    async def send(self, data: bytes) -> None:
+        if self.stall:
+            await self.resume.wait()
+        await super().send(data)
+
+
+async def test_a_stalled_viewer_stops_capture_instead_of_queueing_frames() -> None:
+    screen = ChangingScreen(sample_picture())
+    client = Client(screen, None)
+    stream = StalledStream()
+    client.stream = stream
+    client.task.cancel()
+    client.task = asyncio.create_task(serve_rfb(stream, screen, None, name="desk"))
+    await client.handshake()
+    client.send(set_encodings(0, c.ENC_CONTINUOUS_UPDATES))
+    client.send(continuous(0, 0, W, H))
+    await wait_until(lambda: screen.grabs >= 3)
+    stream.stall = True
+    await asyncio.sleep(0.05)
+    stalled_at = screen.grabs
+    tracemalloc.start()
+    try:
+        await asyncio.sleep(0.5)  # ~15 frames at the poll rate, were anyone capturing
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert screen.grabs <= stalled_at + 1
+    assert peak < W * H * 4  # not even one more frame is held
+    stream.stall = False
+    stream.resume.set()
+    await wait_until(lambda: screen.grabs > stalled_at + 3)  # and it goes on afterwards
+    client.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await client.task
+
+
+async def test_a_viewer_that_does_not_answer_fences_gets_no_more_frames() -> None:
+    screen = ChangingScreen(sample_picture())
+    client = Client(screen, None)
+    await client.handshake()
+    client.send(set_encodings(0, c.ENC_FENCE, c.ENC_CONTINUOUS_UPDATES))
+    client.send(continuous(0, 0, W, H))
+    await wait_until(lambda: client.stream.sent and screen.grabs >= limits.RFB_FENCES_IN_FLIGHT)
+    await asyncio.sleep(0.3)
+    grabs = screen.grabs
+    await asyncio.sleep(0.3)
+    assert screen.grabs == grabs  # waiting for the viewer, not capturing
+    decoder = Decoder(width=W, height=H, screen=np.zeros((H, W, 3), np.uint8))
+    decoder.feed(client.stream.take())
+    ours = [p for f, p in decoder.fences if p != b"hello"]
+    assert len(ours) == limits.RFB_FENCES_IN_FLIGHT
+    client.send(fence(c.FENCE_BLOCK_BEFORE, ours[0]))  # caught up with one
+    await wait_until(lambda: screen.grabs > grabs)
     await client.close()

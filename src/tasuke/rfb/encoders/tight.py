@@ -10,25 +10,30 @@ RFC 6143 itself. Each rectangle starts with a compression-control byte:
   the output of that stream, which persists for the whole connection (the viewer keeps four
   matching inflate streams, so each stream id must always carry the same deflate stream).
 
-Per tile: one colour -> fill; up to :data:`PALETTE_MAX_LOSSY` colours (or any palette-sized
-tile when the client did not ask for JPEG) -> palette; otherwise JPEG when the client sent a
-quality level, else the copy filter. Lossless paths are exact.
+Regions come classified from :mod:`tasuke.rfb.plan`: FILL -> fill; PALETTE (up to
+:data:`PALETTE_MAX_LOSSY` colours, or :data:`PALETTE_MAX` when the client did not ask for JPEG)
+-> palette; PHOTO -> JPEG when the client sent a quality level, else the copy filter. Lossless
+paths are exact.
 """
 
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 import simplejpeg
 
 from tasuke.desktop.base import Frame
 from tasuke.errors import LocalError
 from tasuke.rfb.pixelformat import PixelFormat
+from tasuke.rfb.plan import Kind, Region, palette_indices
+from tasuke.rfb.tiles import Keys
 
 __all__ = [
     "DEFAULT_ZLIB_LEVEL",
     "JPEG_QUALITY",
     "PALETTE_MAX",
     "PALETTE_MAX_LOSSY",
+    "REFINED_JPEG_LEVEL",
     "TightEncoder",
     "compact_length",
 ]
@@ -43,6 +48,8 @@ DEFAULT_ZLIB_LEVEL = 1
 """zlib level when the client sends no compression-level pseudo-encoding: speed first."""
 JPEG_QUALITY = (15, 25, 35, 45, 55, 65, 75, 82, 90, 95)
 """simplejpeg quality for client quality levels 0..9 (pseudo-encodings -32..-23)."""
+REFINED_JPEG_LEVEL = 9
+"""The level a still photographic tile is refined with (quality 95, no chroma subsampling)."""
 
 _STREAM_COPY = 0
 _STREAM_PALETTE = 1
@@ -78,42 +85,39 @@ class TightEncoder:
         """Use ``level`` for streams not started yet (a running deflate stream keeps its own)."""
         self._level = level
 
-    def encode(self, pixels: Frame, pixel_format: PixelFormat, jpeg_level: int | None) -> bytes:
-        """Return the Tight payload for one rectangle of B, G, R, X ``pixels``.
+    def encode(
+        self, frame: Frame, keys: Keys, region: Region, pixel_format: PixelFormat, jpeg: int | None
+    ) -> bytes:
+        """Return the Tight payload for one planned region of ``frame`` (B, G, R, X).
 
-        ``jpeg_level`` is the client's quality level 0..9, or None when JPEG is not allowed.
-        Rectangles must stay within Tight's limits (at most 2048 pixels wide); callers send tiles.
+        ``keys`` are the frame's colour keys; ``jpeg`` is the client's quality level 0..9, or
+        None when JPEG is not allowed. Regions are at most 2048 pixels wide (Tight's limit).
         """
-        height, width = pixels.shape[:2]
-        keys = pixels.view("<u4")[..., 0] & np.uint32(0x00FFFFFF)
-        first = keys.flat[0]
-        if bool((keys == first).all()):
-            return bytes([_FILL]) + pixel_format.tpixels(pixels[:1, :1]).tobytes()
-        jpeg_ok = jpeg_level is not None and pixel_format.tight_24
-        colours, index = np.unique(keys, return_inverse=True)
-        limit = PALETTE_MAX_LOSSY if jpeg_ok else PALETTE_MAX
-        if len(colours) <= limit:
-            return self._palette(colours, index.reshape(height, width), pixel_format)
-        if jpeg_ok:
-            assert jpeg_level is not None
+        r = region.rect
+        if region.kind is Kind.FILL:
+            return bytes([_FILL]) + pixel_format.tpixels(_bgrx(region.colours)).tobytes()
+        if region.kind is Kind.PALETTE:
+            window = keys[r.y : r.y + r.height, r.x : r.x + r.width]
+            return self._palette(window, region.colours, pixel_format)
+        pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
+        if jpeg is not None and pixel_format.tight_24:
             image: bytes = simplejpeg.encode_jpeg(
                 pixels,
-                quality=JPEG_QUALITY[jpeg_level],
+                quality=JPEG_QUALITY[jpeg],
                 colorspace="BGRX",
-                colorsubsampling="420" if jpeg_level < 8 else "444",
+                colorsubsampling="420" if jpeg < 8 else "444",
             )
             return bytes([_JPEG]) + compact_length(len(image)) + image
         data = pixel_format.tpixels(pixels).tobytes()
         return bytes([_STREAM_COPY << 4]) + self._compress(_STREAM_COPY, data)
 
-    def _palette(self, colours: np.ndarray, index: np.ndarray, pixel_format: PixelFormat) -> bytes:
-        bgrx = colours.astype("<u4").view(np.uint8).reshape(len(colours), 4)
+    def _palette(self, window: Keys, colours: Keys, pixel_format: PixelFormat) -> bytes:
         header = bytes([(_STREAM_PALETTE << 4) | _FILTER_FLAG, _FILTER_PALETTE, len(colours) - 1])
-        palette = pixel_format.tpixels(bgrx).tobytes()
+        palette = pixel_format.tpixels(_bgrx(colours)).tobytes()
         if len(colours) == 2:
-            data = np.packbits(index.astype(np.bool_), axis=1, bitorder="big").tobytes()
+            data = np.packbits(window != colours[0], axis=1, bitorder="big").tobytes()
         else:
-            data = index.astype(np.uint8).tobytes()
+            data = palette_indices(window, colours).tobytes()
         return header + palette + self._compress(_STREAM_PALETTE, data)
 
     def _compress(self, stream_id: int, data: bytes) -> bytes:
@@ -124,3 +128,8 @@ class TightEncoder:
             stream = self._streams[stream_id] = zlib.compressobj(self._level)
         packed = stream.compress(data) + stream.flush(zlib.Z_SYNC_FLUSH)
         return compact_length(len(packed)) + packed
+
+
+def _bgrx(colours: Keys) -> npt.NDArray[np.uint8]:
+    """Colour keys as (n, 4) B, G, R, X pixels."""
+    return colours.astype("<u4").view(np.uint8).reshape(len(colours), 4)

@@ -1,0 +1,116 @@
+"""Micro-benchmark: how long the RFB core takes to encode 1080p updates (not a test).
+
+``python benchmarks/encode.py ASSETS_DIR [--profile]`` prints one JSON object with median
+milliseconds per case, then (with --profile) the top of a cProfile of the full-change case.
+It drives :class:`tasuke.rfb.server.RFBServer` through its sans-I/O interface only, so the same
+script measures an older checkout put first on PYTHONPATH.
+"""
+
+import cProfile
+import io
+import json
+import pstats
+import statistics
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tasuke.rfb.server import RFBServer
+
+NOVNC_ENCODINGS = (1, 7, 16, 0, -32 + 6, -256 + 2, -223, -224, -239)
+CASES = {
+    "tight+jpeg (noVNC)": NOVNC_ENCODINGS,
+    "tight lossless": (7, 0),
+    "zrle": (16, 0),
+    "raw": (0,),
+}
+
+
+def _connect(encodings: tuple[int, ...]) -> RFBServer:
+    server = RFBServer(1920, 1080, name="bench")
+    server.receive_data(b"RFB 003.008\n\x01\x01")
+    server.receive_data(struct.pack(f">BxH{len(encodings)}i", 2, len(encodings), *encodings))
+    server.data_to_send()
+    return server
+
+
+def _request(server: RFBServer, *, incremental: bool) -> None:
+    server.receive_data(struct.pack(">BBHHHH", 3, int(incremental), 0, 0, 1920, 1080))
+
+
+def measure(encodings: tuple[int, ...], a: np.ndarray, b: np.ndarray, rounds: int = 8) -> dict:
+    """Median ms of: a whole-screen change, an idle check, and one small change."""
+    server = _connect(encodings)
+    _request(server, incremental=False)
+    server.update(a)
+    server.data_to_send()
+    full, sizes = [], []
+    for i in range(rounds):
+        frame = b if i % 2 == 0 else a
+        _request(server, incremental=True)
+        started = time.perf_counter()
+        server.update(frame)
+        full.append(time.perf_counter() - started)
+        sizes.append(len(server.data_to_send()))
+    last = a if rounds % 2 == 0 else b
+    idle = []
+    for _ in range(rounds):
+        _request(server, incremental=True)
+        started = time.perf_counter()
+        server.update(last)  # may send a lossless refresh of JPEG tiles once still
+        idle.append(time.perf_counter() - started)
+        server.data_to_send()
+    small = []
+    for i in range(rounds):
+        frame = last.copy()
+        frame[500:520, 300 + i * 8 : 306 + i * 8, :3] = 0
+        started = time.perf_counter()
+        server.update(frame)
+        small.append(time.perf_counter() - started)
+        server.data_to_send()
+        _request(server, incremental=True)
+    return {
+        "full_ms": statistics.median(full) * 1000,
+        "full_bytes": int(statistics.median(sizes)),
+        "idle_ms": statistics.median(idle) * 1000,
+        "small_ms": statistics.median(small) * 1000,
+    }
+
+
+def profile(a: np.ndarray, b: np.ndarray) -> str:
+    """cProfile of whole-screen changes with the noVNC encodings, top 18 by own time."""
+    server = _connect(NOVNC_ENCODINGS)
+    _request(server, incremental=False)
+    server.update(a)
+    server.data_to_send()
+    prof = cProfile.Profile()
+    for i in range(6):
+        _request(server, incremental=True)
+        prof.enable()
+        server.update(b if i % 2 == 0 else a)
+        prof.disable()
+        server.data_to_send()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(18)
+    return out.getvalue()
+
+
+def main() -> None:
+    assets = Path(sys.argv[1])
+    a, b = np.load(assets / "desktop.npy"), np.load(assets / "full.npy")
+    results = {}
+    for name, encodings in CASES.items():
+        try:
+            results[name] = measure(encodings, a, b)
+        except Exception as exc:  # an older core may lack an encoding: report, do not stop
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(results))
+    if "--profile" in sys.argv:
+        print(profile(a, b))
+
+
+if __name__ == "__main__":
+    main()

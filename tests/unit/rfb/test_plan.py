@@ -1,0 +1,140 @@
+"""The fast path: tile classification, merging, palette indices and the idle check."""
+
+import tracemalloc
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasuke import limits
+from tasuke.rfb import constants as c
+from tasuke.rfb.plan import palette_indices
+from tasuke.rfb.server import RFBServer
+from tests.unit.rfb.decoder import Decoder
+from tests.unit.rfb.fakes import client_init, request, rgb, sample_picture, set_encodings
+
+
+def connect(width: int, height: int, *encodings: int) -> tuple[RFBServer, Decoder]:
+    server = RFBServer(width, height, name="x")
+    decoder = Decoder()
+    server.receive_data(client_init(8))
+    decoder.handshake(server.data_to_send())
+    server.receive_data(set_encodings(*encodings))
+    return server, decoder
+
+
+def send(server: RFBServer, decoder: Decoder, frame: np.ndarray, *, incremental: bool) -> bool:
+    server.receive_data(request(0, 0, server.width, server.height, incremental=incremental))
+    sent = server.update(frame)
+    decoder.feed(server.data_to_send())
+    return sent
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.integers(3, 256),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_palette_indices_are_exact(count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    colours = np.unique(rng.integers(0, 1 << 24, count * 2, dtype=np.uint32))[:count]
+    keys = colours[rng.integers(0, len(colours), (37, 53))]
+    index = palette_indices(keys, colours)
+    assert np.array_equal(colours[index], keys)
+
+
+def desktop(width: int, height: int, seed: int) -> np.ndarray:
+    """Flat areas, text-like two-colour areas and a noisy photo, at any size."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((height, width, 4), np.uint8)
+    frame[..., :3] = (180, 90, 30)
+    frame[height // 4 : height // 2, : width // 2, :3] = rng.integers(0, 2, (1, 1, 1)) * 255
+    text = rng.random((height // 2 - height // 4, width // 2)) < 0.2
+    frame[height // 4 : height // 2, : width // 2][text] = (10, 10, 10, 0)
+    photo = (height - height // 2, width - width // 2, 3)
+    frame[height // 2 :, width // 2 :, :3] = rng.integers(0, 256, photo)
+    frame[..., 3] = rng.integers(0, 256)  # the padding byte is noise
+    return frame
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    size=st.sampled_from([(200, 130), (256, 192), (64, 64), (333, 77)]),
+    encoding=st.sampled_from([c.ENC_TIGHT, c.ENC_RAW]),
+    seed=st.integers(0, 1000),
+)
+def test_any_sequence_of_changes_arrives_exactly(
+    size: tuple[int, int], encoding: int, seed: int
+) -> None:
+    width, height = size
+    server, decoder = connect(width, height, encoding)
+    frame = desktop(width, height, seed)
+    send(server, decoder, frame, incremental=False)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        frame = frame.copy()
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(1, width - x + 1)), int(rng.integers(1, height - y + 1))
+        frame[y : y + h, x : x + w, :3] = rng.integers(0, 256, 3)
+        send(server, decoder, frame, incremental=True)
+        assert np.array_equal(decoder.screen, rgb(frame))
+
+
+def test_whole_screen_update_is_merged_into_few_rectangles() -> None:
+    frame = sample_picture(1024, 768)
+    server, decoder = connect(1024, 768, c.ENC_TIGHT)
+    send(server, decoder, frame, incremental=False)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    tiles = (1024 // 64) * (768 // 64)
+    assert len(decoder.updates[0]) < tiles // 4
+
+
+def test_idle_check_allocates_nothing_frame_sized() -> None:
+    frame = np.zeros((1080, 1920, 4), np.uint8)
+    server, decoder = connect(1920, 1080, c.ENC_TIGHT)
+    send(server, decoder, frame, incremental=False)
+    server.receive_data(request(0, 0, 1920, 1080, incremental=True))
+    tracemalloc.start()
+    try:
+        assert not server.update(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1920 * 1080  # a quarter of one frame; a copy would be 8 MB
+
+
+def test_jpeg_tiles_are_refined_once_the_screen_is_still() -> None:
+    frame = sample_picture()
+    frame[0:64, 192:256, :3] = 255
+    rng = np.random.default_rng(3)
+    text = rng.random((64, 64)) < 0.3
+    greys = rng.integers(0, 160, (64, 64, 1))  # antialiased text: ~160 greys, over 64 colours
+    frame[0:64, 192:256, :3][text] = np.broadcast_to(greys, (64, 64, 3))[text]
+    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    send(server, decoder, frame, incremental=False)
+    first = {(r.x, r.y): r.kind for r in decoder.updates[-1]}
+    assert first[(192, 0)] == "jpeg"  # too many colours for a palette at first
+    rough = np.abs(decoder.screen.astype(int) - rgb(frame).astype(int))[128:192, 128:256].mean()
+    polls = 0
+    while not send(server, decoder, frame, incremental=True):
+        polls += 1
+        assert polls <= limits.RFB_LOSSLESS_REFRESH_POLLS
+    screen, want = decoder.screen.astype(int), rgb(frame).astype(int)
+    assert np.array_equal(screen[0:64, 192:256], want[0:64, 192:256])  # text: exact
+    photo_error = np.abs(screen[128:192, 128:256] - want[128:192, 128:256]).mean()
+    assert photo_error < rough  # photo: the best JPEG, closer than at first
+    assert np.array_equal(screen[:128], want[:128])
+    assert not send(server, decoder, frame, incremental=True)  # and then nothing more
+
+
+def test_a_changing_jpeg_area_is_not_refreshed_while_it_changes() -> None:
+    frame = sample_picture()
+    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    send(server, decoder, frame, incremental=False)
+    rng = np.random.default_rng(0)
+    for _ in range(limits.RFB_LOSSLESS_REFRESH_POLLS * 2):
+        frame = frame.copy()
+        frame[128:192, 128:256, :3] = rng.integers(0, 256, (64, 128, 3))  # "video"
+        send(server, decoder, frame, incremental=True)
+        assert {r.kind for r in decoder.updates[-1]} == {"jpeg"}

@@ -1,0 +1,92 @@
+"""CopyRect for scrolled content, checked with the independent decoder."""
+
+import numpy as np
+import pytest
+
+from tasuke.rfb import constants as c
+from tasuke.rfb.server import RFBServer
+from tests.unit.rfb.decoder import Decoder
+from tests.unit.rfb.fakes import client_init, request, rgb, set_encodings
+
+W, H = 512, 400
+TEXT = (24, 40, 440, 330)  # x, y, width, height of the scrolling text
+
+
+def page(seed: int, lines: int = 80) -> np.ndarray:
+    """A long text-like picture: rows of random two-colour 'glyphs', 8 pixels per line."""
+    rng = np.random.default_rng(seed)
+    ink = rng.random((lines * 8, TEXT[2])) < 0.25
+    ink[:, :] &= (np.arange(lines * 8) % 8 < 6)[:, None]  # a blank gap between lines
+    out = np.full((lines * 8, TEXT[2], 4), 250, np.uint8)
+    out[ink] = (20, 20, 20, 255)
+    return out
+
+
+def screen(text: np.ndarray, offset: int) -> np.ndarray:
+    frame = np.zeros((H, W, 4), np.uint8)
+    frame[..., :3] = (90, 60, 30)
+    x, y, w, h = TEXT
+    frame[y : y + h, x : x + w] = text[offset : offset + h]
+    return frame
+
+
+def connect(*encodings: int) -> tuple[RFBServer, Decoder]:
+    server = RFBServer(W, H, name="x")
+    decoder = Decoder()
+    server.receive_data(client_init(8))
+    decoder.handshake(server.data_to_send())
+    server.receive_data(set_encodings(*encodings))
+    return server, decoder
+
+
+def update(server: RFBServer, decoder: Decoder, frame: np.ndarray, incremental: bool) -> int:
+    server.receive_data(request(0, 0, W, H, incremental=incremental))
+    assert server.update(frame)
+    data = server.data_to_send()
+    decoder.feed(data)
+    return len(data)
+
+
+@pytest.mark.parametrize("encoding", [c.ENC_TIGHT, c.ENC_ZRLE, c.ENC_RAW])
+@pytest.mark.parametrize("step", [37, 8, -21])
+def test_scrolled_text_arrives_as_a_copy_and_exactly(encoding: int, step: int) -> None:
+    text = page(1)
+    start = 200
+    server, decoder = connect(encoding, c.ENC_COPYRECT)
+    plain, reference = connect(encoding)
+    update(server, decoder, screen(text, start), incremental=False)
+    update(plain, reference, screen(text, start), incremental=False)
+    frame = screen(text, start + step)
+    size = update(server, decoder, frame, incremental=True)
+    plain_size = update(plain, reference, frame, incremental=True)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    first = decoder.updates[-1][0]
+    assert first.encoding == c.ENC_COPYRECT
+    assert first.height >= TEXT[3] - abs(step) - 8
+    assert size < plain_size / 3
+
+
+def test_no_copy_for_clients_without_copyrect() -> None:
+    text = page(2)
+    server, decoder = connect(c.ENC_TIGHT)
+    update(server, decoder, screen(text, 100), incremental=False)
+    update(server, decoder, screen(text, 140), incremental=True)
+    assert all(r.encoding != c.ENC_COPYRECT for r in decoder.updates[-1])
+    assert np.array_equal(decoder.screen, rgb(screen(text, 140)))
+
+
+def test_no_copy_in_answer_to_a_non_incremental_request() -> None:
+    text = page(3)
+    server, decoder = connect(c.ENC_TIGHT, c.ENC_COPYRECT)
+    update(server, decoder, screen(text, 100), incremental=False)
+    update(server, decoder, screen(text, 140), incremental=False)
+    assert all(r.encoding != c.ENC_COPYRECT for r in decoder.updates[-1])
+
+
+def test_unrelated_change_is_not_mistaken_for_a_scroll() -> None:
+    server, decoder = connect(c.ENC_TIGHT, c.ENC_COPYRECT)
+    update(server, decoder, screen(page(4), 0), incremental=False)
+    frame = screen(page(5), 0)
+    update(server, decoder, frame, incremental=True)
+    assert all(r.encoding != c.ENC_COPYRECT for r in decoder.updates[-1])
+    assert np.array_equal(decoder.screen, rgb(frame))
