@@ -115,7 +115,7 @@ async def test_pairing_welcome_grant_and_peer_joined(server: InProcessServer) ->
     assert grant["session_id"] == session.id
     assert grant["operator"] == "Administrator"
     assert grant["organisation"] == "Tasuke"
-    assert grant["permissions"] == ["view", "control"]
+    assert grant["permissions"] == ["view", "control", "files", "sysinfo"]  # the admin's rights
     assert grant["expires"] > server.clock()
     assert grant["server"] == server.url
     assert await recv_json(agent) == {"type": "peer_joined"}

@@ -163,16 +163,19 @@ def running_server(
     data_dir: Path | None = None,
     set_password: bool = True,
     start_timeout: float = 30.0,
+    public_host: str = "127.0.0.1",
 ) -> Iterator[RunningServer]:
     """Start ``tasuke server`` on a free loopback port; stop it when the block ends.
 
     ``tls`` is (certificate, key); the certificate is then also what the client trusts
-    (``server.verify`` is an SSL context for httpx and ``websockets``).
+    (``server.verify`` is an SSL context for httpx and ``websockets``). ``public_host`` names
+    the server in its public URL (``localhost`` for WebAuthn: browsers refuse an IP address as
+    the relying party id); it always listens on 127.0.0.1.
     """
     data = data_dir or tmp_path / "data"
     port = free_port()
     scheme = "https" if tls else "http"
-    url = f"{scheme}://127.0.0.1:{port}"
+    url = f"{scheme}://{public_host}:{port}"
     args = ["server", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)]
     args += ["--public-url", url]
     if tls:

@@ -23,6 +23,8 @@ def xvfb(width: int = 1024, height: int = 768, depth: int = 24) -> Iterator[str]
     if exe is None:
         raise RuntimeError("Xvfb is not installed; `make test` installs it (package xvfb)")
     read_fd, write_fd = os.pipe()
+    # Each option beside its value reads better than one word per line.
+    # fmt: off
     proc = subprocess.Popen(
         [
             exe,
@@ -38,6 +40,7 @@ def xvfb(width: int = 1024, height: int = 768, depth: int = 24) -> Iterator[str]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # fmt: on
     os.close(write_fd)
     try:
         deadline = time.monotonic() + _XVFB_START_TIMEOUT
@@ -68,5 +71,3 @@ def xauth_free_env(display: str) -> dict[str, str]:
     env.pop("XAUTHORITY", None)
     env.setdefault("HOME", tempfile.gettempdir())
     return env
-
-

@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 
 from tasuke import __version__
+from tasuke.server.admin import web as admin_web
+from tasuke.server.admin.rights import ALL_RIGHTS, enforce
 from tasuke.server.db.engine import create_engine, make_sessionmaker, migrate
 from tasuke.server.db.store import Store
 from tasuke.server.deps import Clock, Random, system_clock, system_random
@@ -17,7 +19,7 @@ from tasuke.server.security.middleware import AccessMiddleware, SecurityHeadersM
 from tasuke.server.security.signing import load_or_create_key
 from tasuke.server.settings import Settings
 from tasuke.server.state import ServerState
-from tasuke.server.web import api, pages
+from tasuke.server.web import account, admin_signin, api, pages, second_factor
 from tasuke.server.ws.endpoints import agent_endpoint, console_endpoint
 from tasuke.server.ws.live import Registry
 from tasuke.server.ws.tickets import TicketStore
@@ -47,7 +49,16 @@ async def prepare(
         await migrate(engine)
         store = Store(make_sessionmaker(engine), clock, rng)
         if create_admin and await store.operator_count() == 0:
-            return await store.add_operator("admin", display_name="Administrator", is_admin=True)
+            password = await store.add_operator(
+                "admin", display_name="Administrator", is_admin=True, rights=ALL_RIGHTS
+            )
+            await store.audit.append(
+                "operator.created",
+                actor="server",
+                subject="admin",
+                details={"admin": True, "rights": ALL_RIGHTS.split(","), "first_start": True},
+            )
+            return password
         return None
     finally:
         await engine.dispose()
@@ -88,10 +99,20 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The schema route is a plain Starlette route that app-wide dependencies do not reach,
+        # so it would sit outside the per-route rules: not served at all.
+        openapi_url=None,
+        # Every route's own rule (rights.action on its handler) is checked here, before the
+        # handler runs; a route without one is refused.
+        dependencies=[Depends(enforce)],
     )
     app.state.tasuke = state
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(admin_web.router)
+    app.include_router(second_factor.router)
+    app.include_router(account.router)
+    app.include_router(admin_signin.router)
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/console", console_endpoint)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

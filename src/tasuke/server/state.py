@@ -5,9 +5,12 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import HTTPConnection
 
+from tasuke import limits
+from tasuke.server.db.signin_store import SigninStore
 from tasuke.server.db.store import Store
 from tasuke.server.deps import Clock, Random
-from tasuke.server.security.throttle import FailureDelay, WindowLimit
+from tasuke.server.security.throttle import LoginThrottle, WindowLimit
+from tasuke.server.security.webauthn_rp import Challenges
 from tasuke.server.settings import Settings
 from tasuke.server.ws.live import Registry
 from tasuke.server.ws.tickets import TicketStore
@@ -26,8 +29,19 @@ class ServerState:
     signing_key: Ed25519PrivateKey
     tickets: TicketStore
     registry: Registry
-    login_throttle: FailureDelay = field(default_factory=FailureDelay)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_limit: WindowLimit = field(default_factory=WindowLimit)
+    blocked_noted: WindowLimit = field(
+        default_factory=lambda: WindowLimit(limit=1, window=limits.BLOCKED_AUDIT_INTERVAL)
+    )
+    """Block-listed agent addresses already written to the audit log recently."""
+    signin: SigninStore = field(init=False)
+    """Second factors, trusted browsers, sign-in notices and settings (same database)."""
+    webauthn_challenges: Challenges = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signin = SigninStore(self.store.sessionmaker, self.clock, self.rng)
+        self.webauthn_challenges = Challenges(self.clock, self.rng)
 
 
 def server_state(connection: HTTPConnection) -> ServerState:

@@ -29,9 +29,9 @@ class AppUnderTest:
         state: ServerState = self.app.state.tasuke
         return state
 
-    def new_client(self) -> httpx.AsyncClient:
+    def new_client(self, address: str = "203.0.113.9") -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("203.0.113.9", 4000)),
+            transport=httpx.ASGITransport(app=self.app, client=(address, 4000)),
             base_url=BASE,
         )
 

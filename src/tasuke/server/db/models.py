@@ -11,7 +11,16 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDe
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ConsentEvent", "LoginSession", "Operator", "SupportSession", "UTCDateTime"]
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "ConsentEvent",
+    "LoginSession",
+    "NetworkEntry",
+    "Operator",
+    "SupportSession",
+    "UTCDateTime",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,6 +58,11 @@ class Operator(Base):
     is_admin: Mapped[bool] = mapped_column(default=False)
     password_is_one_time: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Comma-separated names from tasuke.server.admin.rights (RIGHTS, MODES); read them with
+    # rights_of() / modes_of(), which drop anything unknown (default deny).
+    rights: Mapped[str] = mapped_column(String(200), default="")
+    modes: Mapped[str] = mapped_column(String(200), default="")
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class LoginSession(Base):
@@ -63,6 +77,12 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     address: Mapped[str | None] = mapped_column(String(100))
+    # Added by 0003_signin: "full", or "second_factor" / "enrol" while the sign-in is half done
+    # (password accepted, second factor pending or required but not set up yet).
+    stage: Mapped[str] = mapped_column(String(16), default="full")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures_notice: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed sign-ins against the account before this sign-in, shown until dismissed."""
 
 
 class SupportSession(Base):
@@ -99,3 +119,32 @@ class ConsentEvent(Base):
     scope: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(100))
+
+
+class NetworkEntry(Base):
+    """One network on the operator allow list or the customer block list."""
+
+    __tablename__ = "network_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(32))
+    network: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """One security-relevant event; append-only and hash-chained (see admin/audit.py)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

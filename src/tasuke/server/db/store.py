@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tasuke import limits
 from tasuke.errors import ConfigError
+from tasuke.server.admin.audit import AuditLog
+from tasuke.server.admin.rights import DEFAULT_MODES, DEFAULT_RIGHTS
 from tasuke.server.db.models import ConsentEvent, LoginSession, Operator, SupportSession
 from tasuke.server.deps import Clock, Random, utc
 from tasuke.server.security.passwords import hash_password, new_one_time_password
@@ -48,6 +50,11 @@ class SignedIn:
     operator: Operator
     csrf_token: str
     token_hash: str
+    stage: str = "full"
+    """``full``; or ``second_factor`` / ``enrol`` while the sign-in is half done."""
+    created_at: datetime | None = None
+    failures_notice: int = 0
+    """Failed sign-ins against the account before this sign-in (0: nothing to tell)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,13 @@ class Store:
         self._db = sessions
         self._clock = clock
         self._rng = rng
+        self.audit = AuditLog(sessions, clock)
+        """The hash-chained audit log (tasuke.server.admin.audit)."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncDBSession]:
+        """The database sessions behind this store (for the admin modules' own queries)."""
+        return self._db
 
     def now(self) -> datetime:
         """The injected clock as an aware UTC datetime."""
@@ -80,9 +94,18 @@ class Store:
             return int(await db.scalar(select(func.count()).select_from(Operator)) or 0)
 
     async def add_operator(
-        self, username: str, *, display_name: str | None = None, is_admin: bool = False
+        self,
+        username: str,
+        *,
+        display_name: str | None = None,
+        is_admin: bool = False,
+        rights: str = DEFAULT_RIGHTS,
+        modes: str = DEFAULT_MODES,
     ) -> str:
         """Create an operator with a one-time password and return that password.
+
+        ``rights`` and ``modes`` are comma lists (see tasuke.server.admin.rights); a new
+        operator may only view unless given more.
 
         Raises:
             ConfigError: the user name is malformed or taken, or the display name is too long.
@@ -105,6 +128,8 @@ class Store:
                     is_admin=is_admin,
                     password_is_one_time=True,
                     created_at=self.now(),
+                    rights=rights,
+                    modes=modes,
                 )
             )
             await db.commit()
@@ -133,12 +158,15 @@ class Store:
         async with self._db() as db:
             return list(await db.scalars(select(Operator).order_by(Operator.username)))
 
-    async def operator_by_username(self, username: str) -> Operator | None:
-        """The operator with that user name, if any."""
+    async def operator_by_username(
+        self, username: str, *, include_disabled: bool = False
+    ) -> Operator | None:
+        """The operator with that user name, if any; a disabled one only if asked for."""
+        statement = select(Operator).where(Operator.username == username)
+        if not include_disabled:
+            statement = statement.where(Operator.disabled_at.is_(None))
         async with self._db() as db:
-            result: Operator | None = await db.scalar(
-                select(Operator).where(Operator.username == username)
-            )
+            result: Operator | None = await db.scalar(statement)
             return result
 
     async def set_password(self, operator_id: int, password_hash: str) -> None:
@@ -153,11 +181,25 @@ class Store:
 
     # --- sign-in sessions -------------------------------------------------------------
 
-    async def create_login(self, operator_id: int, address: str | None) -> tuple[str, str]:
-        """Start a sign-in session; return the cookie token and the CSRF token."""
+    async def create_login(
+        self,
+        operator_id: int,
+        address: str | None,
+        *,
+        stage: str = "full",
+        failures_notice: int = 0,
+    ) -> tuple[str, str]:
+        """Start a sign-in session; return the cookie token and the CSRF token.
+
+        A half-done sign-in lasts only ``SECOND_FACTOR_TIMEOUT`` (or ``ENROL_TIMEOUT`` while
+        enrolling); a full one ``SESSION_COOKIE_TTL`` (the absolute timeout).
+        """
         token = self._rng(32).hex()
         csrf = self._rng(32).hex()
         now = self._clock()
+        ttl = {"full": limits.SESSION_COOKIE_TTL, "enrol": limits.ENROL_TIMEOUT}.get(
+            stage, limits.SECOND_FACTOR_TIMEOUT
+        )
         async with self._db() as db:
             db.add(
                 LoginSession(
@@ -165,27 +207,54 @@ class Store:
                     operator_id=operator_id,
                     csrf_token=csrf,
                     created_at=utc(now),
-                    expires_at=utc(now + limits.SESSION_COOKIE_TTL),
+                    expires_at=utc(now + ttl),
                     address=address,
+                    stage=stage,
+                    last_seen_at=utc(now),
+                    failures_notice=failures_notice,
                 )
             )
             await db.commit()
         return token, csrf
 
     async def lookup_login(self, token: str) -> SignedIn | None:
-        """The operator signed in with ``token``, unless it is unknown or expired."""
+        """The operator signed in with ``token``, unless unknown, expired or idle too long.
+
+        Using a sign-in session moves its idle deadline (written at most once per
+        ``SESSION_TOUCH_INTERVAL``); the absolute deadline ``expires_at`` never moves.
+        """
         hashed = token_hash(token)
+        now = self.now()
         async with self._db() as db:
             row = (
                 await db.execute(
                     select(LoginSession, Operator)
                     .join(Operator, Operator.id == LoginSession.operator_id)
-                    .where(LoginSession.token_hash == hashed)
+                    .where(LoginSession.token_hash == hashed, Operator.disabled_at.is_(None))
                 )
             ).first()
-        if row is None or row[0].expires_at <= self.now():
-            return None
-        return SignedIn(operator=row[1], csrf_token=row[0].csrf_token, token_hash=hashed)
+            if row is None or row[0].expires_at <= now:
+                return None
+            login = row[0]
+            seen = login.last_seen_at or login.created_at
+            idle = (now - seen).total_seconds()
+            if idle >= limits.SESSION_IDLE_TIMEOUT:
+                await db.execute(delete(LoginSession).where(LoginSession.id == login.id))
+                await db.commit()
+                return None
+            if idle >= limits.SESSION_TOUCH_INTERVAL:
+                await db.execute(
+                    update(LoginSession).where(LoginSession.id == login.id).values(last_seen_at=now)
+                )
+                await db.commit()
+        return SignedIn(
+            operator=row[1],
+            csrf_token=login.csrf_token,
+            token_hash=hashed,
+            stage=login.stage,
+            created_at=login.created_at,
+            failures_notice=login.failures_notice,
+        )
 
     async def delete_logins(
         self, operator_id: int | None = None, *, hashed: str | None = None
@@ -205,10 +274,17 @@ class Store:
 
     # --- support sessions -------------------------------------------------------------
 
-    async def create_session(self, operator_id: int) -> SupportSession:
-        """Create a support session with a fresh 9-digit number, unique among live numbers."""
+    async def create_session(
+        self, operator_id: int, *, address: str | None = None
+    ) -> SupportSession:
+        """Create a support session with a fresh 9-digit number, unique among live numbers.
+
+        Whether the operator may do so is decided where the request is dispatched
+        (tasuke.server.admin.rights); ``address`` is the operator's, for the audit log.
+        """
         now = self._clock()
         async with self._db() as db:
+            actor = await db.scalar(select(Operator.username).where(Operator.id == operator_id))
             while True:
                 value = int.from_bytes(self._rng(8), "big") % 900_000_000 + 100_000_000
                 number = str(value)
@@ -231,6 +307,13 @@ class Store:
             )
             db.add(row)
             await db.commit()
+        await self.audit.append(
+            "session.created",
+            actor=actor,
+            subject=row.id,
+            address=address,
+            details={"number": number},
+        )
         return row
 
     async def get_session(self, session_id: str) -> SessionRow | None:
@@ -280,6 +363,13 @@ class Store:
             await db.commit()
         if session_id is None:
             return None
+        await self.audit.append(
+            "session.joined",
+            actor=None,
+            subject=session_id,
+            address=address,
+            details={"number": number},
+        )
         return await self.get_session(session_id)
 
     async def record_consent(
@@ -304,6 +394,13 @@ class Store:
                 .values(consent_at=now, consent_decision=decision, consent_scope=scope)
             )
             await db.commit()
+        await self.audit.append(
+            "session.consent",
+            actor=None,
+            subject=session_id,
+            address=address,
+            details={"decision": decision, "scope": scope, "reason": reason},
+        )
 
     async def consent_events(self, session_id: str) -> list[ConsentEvent]:
         """The consent record of one session, oldest first."""
@@ -325,6 +422,7 @@ class Store:
                 .values(verified_at=self.now())
             )
             await db.commit()
+        await self.audit.append("session.verified", actor=None, subject=session_id)
 
     async def record_end(self, session_id: str, by: str, reason: str) -> bool:
         """Record who ended a session and why; ``False`` if it had already ended."""
@@ -337,7 +435,15 @@ class Store:
                 )
             )
             await db.commit()
-        return bool(getattr(result, "rowcount", 0))
+        ended = bool(getattr(result, "rowcount", 0))
+        if ended:
+            await self.audit.append(
+                "session.ended",
+                actor=None,
+                subject=session_id,
+                details={"by": by, "reason": reason[: limits.MAX_END_REASON]},
+            )
+        return ended
 
     async def end_interrupted(self) -> int:
         """At start-up, end sessions whose legs were lost when the server last stopped."""
@@ -348,4 +454,12 @@ class Store:
                 .values(ended_at=self.now(), ended_by="server", end_reason="server restarted")
             )
             await db.commit()
-        return int(getattr(result, "rowcount", 0))
+        count = int(getattr(result, "rowcount", 0))
+        if count:
+            await self.audit.append(
+                "session.ended",
+                actor=None,
+                subject=None,
+                details={"by": "server", "reason": "server restarted", "sessions": count},
+            )
+        return count

@@ -6,6 +6,7 @@ private unless someone adds it to :data:`PUBLIC_PATHS` or :data:`TICKET_PATHS` o
 
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -13,11 +14,14 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import cookie_parser
 
 from tasuke import limits
+from tasuke.server.admin import netlists
 from tasuke.server.settings import Settings
 
 __all__ = [
+    "ENROL_PATHS",
     "PUBLIC_PATHS",
     "PUBLIC_PREFIXES",
+    "SECOND_FACTOR_PATHS",
     "TICKET_PATHS",
     "AccessMiddleware",
     "SecurityHeadersMiddleware",
@@ -38,7 +42,35 @@ TICKET_PATHS = frozenset({"/ws/console"})
 """Paths that authenticate with a single-use ticket minted by a signed-in request."""
 PASSWORD_CHANGE_PATHS = frozenset({"/password", "/logout"})
 """All an operator with a one-time password may reach until they chose their own."""
+SECOND_FACTOR_PATHS = frozenset(
+    {
+        "/login/second-factor",
+        "/login/totp",
+        "/login/recovery",
+        "/login/webauthn/options",
+        "/login/webauthn/verify",
+        "/logout",
+    }
+)
+"""All a half-signed-in session (password accepted, second factor pending) may reach."""
+ENROL_PATHS = PASSWORD_CHANGE_PATHS | frozenset(
+    {
+        "/account/enrol",
+        "/account/totp",
+        "/account/totp/qr.svg",
+        "/account/totp/confirm",
+        "/account/webauthn/options",
+        "/account/webauthn/register",
+    }
+)
+"""All a sign-in may reach while an admin requires a second factor that it has not set up."""
+STAGE_RULES = {
+    "second_factor": (SECOND_FACTOR_PATHS, "/login/second-factor", "second factor required"),
+    "enrol": (ENROL_PATHS, "/account/enrol", "set up a second factor first"),
+}
+"""Half-done sign-in stages: the paths each may reach, where pages send it, the refusal."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("tasuke.server")
 
 
 def access_class(path: str) -> str:
@@ -48,6 +80,10 @@ def access_class(path: str) -> str:
     if path in TICKET_PATHS:
         return "ticket"
     return "operator"
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -126,6 +162,21 @@ class AccessMiddleware:
         state: ServerState = scope["app"].state.tasuke
         path: str = scope["path"]
         kind = access_class(path)
+        if kind != "public" or path == "/login":
+            # The operator allow list guards the whole console, sign-in page included; only
+            # what customers need (agent leg, static files, health) stays reachable.
+            client = scope.get("client")
+            address = client[0] if client else None
+            if not await netlists.operator_allowed(state.store, address):
+                await netlists.note_refusal(
+                    state.store,
+                    state.blocked_noted,
+                    "console.refused_network",
+                    address,
+                    state.clock(),
+                )
+                await self._deny(scope, send, 403, "the console is not reachable from your network")
+                return
         headers = _headers(scope)
         cookies = cookie_parser(headers.get("cookie", ""))
         signed_in = None
@@ -136,6 +187,17 @@ class AccessMiddleware:
         if kind == "operator" and signed_in is None:
             await self._deny_anonymous(scope, receive, send, path)
             return
+        if kind == "operator" and signed_in is not None and signed_in.stage != "full":
+            # Enforced here, for every path, rather than per route: a half-signed-in session
+            # reaches its few pages and nothing else, not even a WebSocket ticket. Unknown
+            # stages fall through to an empty rule: deny.
+            allowed, page, detail = STAGE_RULES.get(signed_in.stage, (frozenset(), "/login", ""))
+            if path not in allowed:
+                if scope["type"] == "http" and scope["method"] == "GET" and not _is_api(path):
+                    await _redirect(send, page)
+                else:
+                    await self._deny(scope, send, 403, detail or "sign in first")
+                return
         if (
             kind == "operator"
             and signed_in is not None
@@ -205,9 +267,21 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = list(message.get("headers", [])) + self.extra
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's own 500 page is produced outside every user middleware, so it would
+            # go out without these headers: answer here instead, and log what went wrong.
+            log.exception("unhandled error serving %s", scope.get("path"))
+            if started:
+                raise
+            await _json(send_with_headers, 500, "internal server error")

@@ -4,13 +4,20 @@ Two shapes: :class:`FailureDelay` makes each failure past a few free ones cost a
 growing wait (sign-in, per address and per account); :class:`WindowLimit` refuses once too many
 failures fell in a sliding window (joins by session number, per address). Both forget the oldest
 keys first when full, so a flood of addresses cannot grow memory without bound.
+
+:class:`LoginThrottle` combines failure delays for sign-in: one per source network (/24, /64)
+and one per account name. The account delay applies whatever address a guess comes from, so
+spreading guesses over many addresses does not help; known accounts are counted apart from
+made-up names, so a flood of invented user names cannot push a real account's count out.
 """
 
+import ipaddress
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from tasuke import limits
 
-__all__ = ["FailureDelay", "WindowLimit"]
+__all__ = ["FailureDelay", "LoginThrottle", "WindowLimit", "network_key"]
 
 
 class FailureDelay:
@@ -88,3 +95,59 @@ class WindowLimit:
         self._failures.move_to_end(key)
         while len(self._failures) > self._max_keys:
             self._failures.popitem(last=False)
+
+
+def network_key(address: str | None) -> str:
+    """The source network an address counts against: its IPv4 /24 or IPv6 /64.
+
+    An IPv4-mapped IPv6 address counts as the IPv4 address it carries. Anything that is not
+    an address (a test client, a Unix socket) counts as itself.
+    """
+    if not address:
+        return "net:unknown"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"net:{address[:100]}"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = limits.LOGIN_NETWORK_PREFIX_V4 if ip.version == 4 else limits.LOGIN_NETWORK_PREFIX_V6
+    return f"net:{ipaddress.ip_network(f'{ip}/{prefix}', strict=False)}"
+
+
+class LoginThrottle:
+    """Sign-in failure delays per source network and per account, with one answer for both.
+
+    ``known`` says whether the account exists: real accounts are counted in their own table,
+    which holds at most one entry per operator and so is never flooded out by invented names.
+    Unknown names still get the same delays (in a bounded table), so the delay itself does not
+    tell which names exist.
+    """
+
+    def __init__(self, make: Callable[[], FailureDelay] = FailureDelay) -> None:
+        self.networks = make()
+        self.accounts = make()
+        self.unknown = make()
+
+    def _account(self, known: bool) -> FailureDelay:
+        return self.accounts if known else self.unknown
+
+    def wait_time(self, username: str, known: bool, address: str | None, now: float) -> float:
+        """Seconds before this account may be tried from this address (0: try now)."""
+        return max(
+            self.networks.wait_time(network_key(address), now),
+            self._account(known).wait_time(f"account:{username}", now),
+        )
+
+    def failed(self, username: str, known: bool, address: str | None, now: float) -> None:
+        """Count a failed password or second factor against the network and the account."""
+        self.networks.failed(network_key(address), now)
+        self._account(known).failed(f"account:{username}", now)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the account's failures.
+
+        The network's count stays: otherwise an attacker could clear it by signing in to an
+        account of their own between guesses.
+        """
+        self.accounts.succeeded(f"account:{username}")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import JSONResponse
 
 from tasuke.errors import LimitExceeded
+from tasuke.server.admin.rights import action
 from tasuke.server.db.models import SupportSession
 from tasuke.server.db.store import session_status
 from tasuke.server.state import server_state
@@ -37,14 +38,18 @@ def _describe(session: SupportSession, status: str) -> dict[str, Any]:
 
 
 @router.post("/sessions", status_code=201)
+@action("session.create")
 async def create_session(request: Request) -> dict[str, Any]:
     """Create a support session with a fresh number."""
     state = server_state(request)
-    session = await state.store.create_session(signed_in(request).operator.id)
+    session = await state.store.create_session(
+        signed_in(request).operator.id, address=request.client.host if request.client else None
+    )
     return _describe(session, "waiting")
 
 
 @router.get("/sessions")
+@action("session.list")
 async def list_sessions(request: Request) -> list[dict[str, Any]]:
     """The newest support sessions."""
     state = server_state(request)
@@ -59,6 +64,7 @@ async def list_sessions(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/sessions/{session_id}")
+@action("session.open")
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """One support session."""
     state = server_state(request)
@@ -72,6 +78,7 @@ async def get_session(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.post("/sessions/{session_id}/ticket")
+@action("session.open")
 async def mint_ticket(request: Request, session_id: str) -> JSONResponse:
     """A single-use ticket for the console WebSocket of a session this operator may open."""
     state = server_state(request)

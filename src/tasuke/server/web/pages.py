@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from tasuke.server.admin.rights import action
 from tasuke.server.db.store import SignedIn, session_status
 from tasuke.server.security.passwords import check_new_password, hash_password, verify_password
 from tasuke.server.state import server_state
@@ -21,6 +22,7 @@ from tasuke.server.web.cookies import (
     set_login_csrf_cookie,
     set_session_cookie,
 )
+from tasuke.server.web.signin_flow import record_event, start_signin
 
 __all__ = ["format_number", "router", "signed_in", "templates"]
 
@@ -34,6 +36,9 @@ def _context(request: Request) -> dict[str, Any]:
         "operator": who.operator if who else None,
         "csrf_token": who.csrf_token if who else getattr(request.state, "login_csrf", ""),
         "organisation": state.settings.organisation,
+        # Sign-in helper: the failed-attempts notice of a full sign-in, and its stage.
+        "signin_notice": who.failures_notice if who and who.stage == "full" else 0,
+        "signin_stage": who.stage if who else "",
     }
 
 
@@ -90,44 +95,44 @@ def _login_page(request: Request, status: int = 200, error: str | None = None) -
 @router.get("/login")
 async def login_form(request: Request) -> Response:
     """The sign-in page (or the dashboard, if already signed in)."""
-    if getattr(request.state, "signed_in", None) is not None:
+    who: SignedIn | None = getattr(request.state, "signed_in", None)
+    if who is not None and who.stage == "full":
         return RedirectResponse("/", status_code=303)
     return _login_page(request)
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Check the password; on success start a sign-in session and set the cookie."""
+    """Check the password; on success continue with the stage the operator needs.
+
+    The throttle is asked before the password is checked, and with the same keys whether
+    or not the account exists, so an unknown user and a wrong password get the same answer.
+    """
     state = server_state(request)
     form = await request.form()
-    username = str(form.get("username", "")).strip().lower()
+    username = str(form.get("username", "")).strip().lower()[:100]
     password = str(form.get("password", ""))
     now = state.clock()
-    keys = (f"address:{_client(request)}", f"account:{username}")
-    wait = max(state.login_throttle.wait_time(key, now) for key in keys)
+    address = _client(request)
+    operator = await state.store.operator_by_username(username) if username else None
+    known = operator is not None
+    wait = state.login_throttle.wait_time(username, known, address, now)
     if wait > 0:
         message = (
             f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds. / "
             f"サインインの失敗が多すぎます。{int(wait) + 1}秒後にもう一度お試しください。"
         )
         return _login_page(request, 429, message)
-    operator = await state.store.operator_by_username(username) if username else None
     ok = await verify_password(operator.password_hash if operator else None, password)
     if operator is None or not ok:
-        for key in keys:
-            state.login_throttle.failed(key, now)
+        state.login_throttle.failed(username, known, address, now)
+        if operator is not None:
+            await state.signin.record_failure(operator.id)
+        # Who tried is unknown (actor None); the account they tried is the subject.
+        await record_event(state, request, "signin.failed", None, subject=username[:64] or None)
         message = "Wrong user name or password. / ユーザー名またはパスワードが違います。"
         return _login_page(request, 401, message)
-    for key in keys:
-        state.login_throttle.succeeded(key)
-    token, _ = await state.store.create_login(operator.id, _client(request))
-    target = (
-        "/password" if operator.password_is_one_time else _safe_next(str(form.get("next", "/")))
-    )
-    response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, state.settings, token)
-    clear_cookie(response, state.settings, state.settings.login_csrf_cookie)
-    return response
+    return await start_signin(request, operator, _safe_next(str(form.get("next", "/"))))
 
 
 def _password_page(request: Request, status: int = 200, error: str | None = None) -> Response:
@@ -140,12 +145,14 @@ def _password_page(request: Request, status: int = 200, error: str | None = None
 
 
 @router.get("/password")
+@action("console")
 async def password_form(request: Request) -> Response:
     """The set-new-password page (forced after a one-time password)."""
     return _password_page(request)
 
 
 @router.post("/password")
+@action("console")
 async def change_password(request: Request) -> Response:
     """Store the operator's new password and replace every sign-in session with a fresh one."""
     state = server_state(request)
@@ -165,23 +172,35 @@ async def change_password(request: Request) -> Response:
         return _password_page(request, 400, error)
     await state.store.set_password(who.operator.id, await hash_password(password))
     await state.store.delete_logins(who.operator.id)
-    token, _ = await state.store.create_login(who.operator.id, _client(request))
+    await record_event(
+        state,
+        request,
+        "operator.password_changed",
+        who.operator,
+        details={"was_one_time": who.operator.password_is_one_time},
+    )
+    # A new cookie for the new privilege; a sign-in still owing its second-factor enrolment
+    # keeps owing it.
+    token, _ = await state.store.create_login(who.operator.id, _client(request), stage=who.stage)
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(response, state.settings, token)
     return response
 
 
 @router.post("/logout")
+@action("console")
 async def logout(request: Request) -> Response:
     """Sign out this browser."""
     state = server_state(request)
     await state.store.delete_logins(hashed=signed_in(request).token_hash)
+    await record_event(state, request, "signin.signed_out", signed_in(request).operator)
     response = RedirectResponse("/login", status_code=303)
     clear_cookie(response, state.settings, state.settings.session_cookie)
     return response
 
 
 @router.get("/")
+@action("console")
 async def dashboard(request: Request) -> Response:
     """The session list and the New support session button."""
     state = server_state(request)
@@ -198,14 +217,18 @@ async def dashboard(request: Request) -> Response:
 
 
 @router.post("/sessions")
+@action("session.create")
 async def new_session(request: Request) -> Response:
     """Create a support session and open its page."""
     state = server_state(request)
-    row = await state.store.create_session(signed_in(request).operator.id)
+    row = await state.store.create_session(
+        signed_in(request).operator.id, address=request.client.host if request.client else None
+    )
     return RedirectResponse(f"/sessions/{row.id}", status_code=303)
 
 
 @router.get("/sessions/{session_id}")
+@action("session.open")
 async def session_page(request: Request, session_id: str) -> Response:
     """The live session page (template owned by the console view)."""
     state = server_state(request)

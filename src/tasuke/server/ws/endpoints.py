@@ -16,6 +16,8 @@ from starlette.websockets import WebSocket
 
 from tasuke import limits
 from tasuke.errors import ProtocolError, RemoteError
+from tasuke.server.admin.netlists import customer_blocked, note_refusal
+from tasuke.server.admin.rights import grant_permissions, modes_of
 from tasuke.server.db.store import session_status
 from tasuke.server.security.signing import sign_grant
 from tasuke.server.state import ServerState, server_state
@@ -84,7 +86,24 @@ async def _refuse(leg: Leg, code: str, message: str) -> None:
     await leg.send_then_close({"type": "error", "code": code, "message": message}, 1008, code)
 
 
+async def _refuse_blocked(state: ServerState, leg: Leg) -> None:
+    await note_refusal(
+        state.store, state.blocked_noted, "agent.blocked", leg.address, state.clock()
+    )
+    await _refuse(
+        leg,
+        "blocked",
+        "Connections from your network are not accepted. / "
+        "お使いのネットワークからの接続は受け付けていません。",
+    )
+
+
 async def _agent_opening(state: ServerState, leg: Leg) -> LiveSession | None:
+    # The block list comes first: before the hello is read, before any number is looked up,
+    # before anything about a session is written.
+    if await customer_blocked(state.store, leg.address):
+        await _refuse_blocked(state, leg)
+        return None
     try:
         frame = await asyncio.wait_for(leg.receive(), limits.HELLO_TIMEOUT)
     except TimeoutError as exc:
@@ -107,11 +126,20 @@ async def _agent_opening(state: ServerState, leg: Leg) -> LiveSession | None:
         # One answer for wrong, expired and used numbers: a guesser learns nothing.
         await _refuse(leg, "invalid_session", "No such session number, or it expired.")
         return None
+    # The grant carries exactly the rights of the operator who created the session, read now
+    # (an admin may have narrowed them since): a view-only operator's agent offers no control.
+    permissions = grant_permissions(row.operator)
+    if not permissions or "number" not in modes_of(row.operator):
+        await state.store.record_end(
+            row.session.id, "server", "the operator may no longer run sessions"
+        )
+        await _refuse(leg, "invalid_session", "No such session number, or it expired.")
+        return None
     grant: dict[str, Any] = {
         "session_id": row.session.id,
         "operator": row.operator.display_name,
         "organisation": state.settings.organisation,
-        "permissions": ["view", "control"],
+        "permissions": permissions,
         "expires": int(now + limits.GRANT_TTL),
         "server": state.settings.url,
     }

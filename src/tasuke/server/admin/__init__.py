@@ -1,0 +1,1 @@
+"""Administration: roles and rights, network lists, the audit log, admin pages and commands."""
