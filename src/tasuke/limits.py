@@ -72,6 +72,17 @@ RFB_FENCES_IN_FLIGHT: Final = 2
 so a slow viewer gets the newest screen instead of a backlog."""
 RFB_CURSOR_POLL_INTERVAL: Final = 0.1
 """With damage hints and no damage, the pointer shape is asked for at most this often."""
+RFB_VIDEO_MIN_TILES: Final = 12
+"""H.264 video mode (added by the video helper): at least this many 64x64 tiles must keep
+changing (about 50 000 pixels) before a region is sent as video."""
+RFB_VIDEO_HOT_AFTER: Final = 0.5
+"""A tile that has changed continuously (gaps below RFB_VIDEO_GAP) this long is video."""
+RFB_VIDEO_GAP: Final = 0.25
+"""Longer without a change ends a tile's streak of continuous change."""
+RFB_VIDEO_SETTLE: Final = 0.5
+"""A video region unchanged this long is sent again losslessly and video mode ends."""
+RFB_VIDEO_MAX_PIXELS: Final = 3840 * 2160
+"""The largest region encoded as one H.264 stream."""
 
 # --- Sign-in ---------------------------------------------------------------
 SESSION_COOKIE_TTL: Final = 12 * 60 * 60
@@ -99,6 +110,8 @@ JOIN_RATE_WINDOW: Final = 60.0
 """Window over which JOIN_ATTEMPTS_PER_MINUTE failed joins are counted."""
 MAX_LIVE_TICKETS: Final = 10_000
 """Unspent console tickets held in memory; minting more refuses."""
+MAX_TICKETS_PER_OPERATOR: Final = 20
+"""Unspent console tickets one operator may hold, so one account cannot take them all."""
 GRANT_TTL: Final = 10 * 60
 """A signed grant is valid this long after the agent joined."""
 MAX_AGENT_STRING: Final = 200

@@ -3,7 +3,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
+  ConsentSources,
+  Deadline,
+  HANDSHAKE_TIMEOUT_MS,
   TEXT,
+  checkAgentControl,
   consentText,
   customerFacts,
   encodeChannelControl,
@@ -104,4 +108,96 @@ test("expiry parses epoch seconds and ISO dates (naive means UTC)", () => {
 test("remaining validity counts down and then says expired", () => {
   assert.equal(remainingText(65_000, 0), "Valid for 1:05 / 残り 1分05秒");
   assert.equal(remainingText(0, 5), TEXT.expired);
+});
+
+/** Fake timers: nothing runs until the test advances the clock. */
+function fakeTimers() {
+  let now = 0;
+  const pending = new Map();
+  let next = 1;
+  return {
+    setTimeout(fn, ms) {
+      pending.set(next, { at: now + ms, fn });
+      return next++;
+    },
+    clearTimeout(id) {
+      pending.delete(id);
+    },
+    advance(ms) {
+      now += ms;
+      for (const [id, t] of [...pending]) {
+        if (t.at <= now) {
+          pending.delete(id);
+          t.fn();
+        }
+      }
+    },
+  };
+}
+
+test("the handshake deadline is the protocol's 30 s and fires once", () => {
+  assert.equal(HANDSHAKE_TIMEOUT_MS, 30_000);
+  const timers = fakeTimers();
+  let fired = 0;
+  const d = new Deadline(HANDSHAKE_TIMEOUT_MS, () => fired++, timers);
+  d.start();
+  d.start(); // a second peer_joined does not re-arm it
+  timers.advance(HANDSHAKE_TIMEOUT_MS - 1);
+  assert.equal(fired, 0);
+  timers.advance(1);
+  assert.equal(fired, 1);
+  assert.ok(d.expired);
+  timers.advance(HANDSHAKE_TIMEOUT_MS);
+  assert.equal(fired, 1);
+});
+
+test("a completed handshake cancels the deadline", () => {
+  const timers = fakeTimers();
+  let fired = 0;
+  const d = new Deadline(HANDSHAKE_TIMEOUT_MS, () => fired++, timers);
+  d.start();
+  timers.advance(10_000);
+  d.cancel();
+  timers.advance(HANDSHAKE_TIMEOUT_MS);
+  assert.equal(fired, 0);
+});
+
+test("the handshake timeout is explained in both languages", () => {
+  assert.match(TEXT.handshake_timeout, /not set up in time/);
+  assert.match(TEXT.handshake_timeout, /時間内に確立できなかった/);
+});
+
+test("the server's consent copy is only a report, and ignored once channel 0 spoke", () => {
+  const sources = new ConsentSources();
+  const reported = sources.fromServer("granted", "control");
+  assert.equal(reported.state, "granted");
+  assert.match(reported.text, /^Reported by the server/);
+  assert.ok(reported.text.includes(TEXT.consent_control));
+  const fromAgent = sources.fromChannel("pending", null);
+  assert.deepEqual(fromAgent, { state: "pending", scope: null, text: TEXT.consent_pending });
+  // A forged "granted" from the server cannot override what the agent said.
+  assert.equal(sources.fromServer("granted", "control"), null);
+  assert.equal(sources.fromChannel("granted", "view").text, TEXT.consent_view);
+  assert.equal(new ConsentSources().fromServer("maybe", null), null);
+});
+
+test("a malformed channel-0 consent is refused", () => {
+  const sources = new ConsentSources();
+  assert.throws(() => sources.fromChannel("granted", "everything"), /bad consent/);
+  assert.throws(() => sources.fromChannel("yes", null), /bad consent/);
+  assert.equal(sources.channelSpoke, false);
+});
+
+test("malformed info and end messages from the agent are refused", () => {
+  const info = { type: "info", os: "Debian", hostname: "pc", screen: [800, 600] };
+  assert.equal(checkAgentControl(info), info);
+  assert.equal(checkAgentControl({ type: "end", by: "customer", reason: "x" }).type, "end");
+  assert.throws(() => checkAgentControl({ ...info, screen: [800] }), /malformed info/);
+  assert.throws(() => checkAgentControl({ ...info, os: 1 }), /malformed info/);
+  assert.throws(() => checkAgentControl({ type: "end", reason: {} }), /malformed end/);
+});
+
+test("the deadline works with the platform's own timers", async () => {
+  // Resolves only if the default timers call back (node --test fails on a hang).
+  await new Promise((resolve) => new Deadline(1, resolve).start());
 });

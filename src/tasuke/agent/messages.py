@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from tasuke import limits
-from tasuke.agent.consent import RemoteConsentClaim, RemoteEnd, RemoteEvent
+from tasuke.agent.consent import RemoteEnd
 from tasuke.agent.hello import clean_text
 from tasuke.errors import ProtocolError
 
@@ -37,6 +37,11 @@ _ENDED = {
     "operator": "担当者がセッションを終了しました。 / The operator ended the session.",
     "server": "サーバーがセッションを終了しました。 / The server ended the session.",
     "denied": "接続を拒否しました。 / You denied the connection.",
+    "ended": "セッションが終了しました。 / The session ended.",
+    "handshake_timeout": (
+        "暗号化チャネルを時間内に確立できなかったため、セッションを終了しました。 / "
+        "The session ended: the encrypted channel was not set up in time."
+    ),
 }
 
 
@@ -63,24 +68,25 @@ def parse_server_text(raw: str | bytes) -> dict[str, Any]:
     return _load_object(raw, limits.MAX_TEXT_FRAME, "server message")
 
 
-def parse_control(payload: bytes) -> RemoteEvent:
-    """Parse a channel-0 message from the console into a remote event.
+def parse_control(payload: bytes) -> RemoteEnd:
+    """Parse a channel-0 message from the console (docs/protocol.md 2.8).
+
+    The console may send only ``end``. Whatever its ``by`` says, an end on the
+    console's channel is the operator's.
 
     Raises:
-        ProtocolError: too large, not JSON, or no ``type``.
+        ProtocolError: too large, not UTF-8 JSON, no ``type``, a type the console may
+            not send (``consent`` and ``info`` included), or malformed fields.
     """
     message = _load_object(payload, limits.MAX_CONTROL_MESSAGE, "control message")
     kind = message["type"]
-    if kind == "end":
-        return RemoteEnd(
-            "console", str(message.get("by", "operator")), str(message.get("reason", ""))
-        )
-    if kind == "consent":
-        scope = message.get("scope")
-        return RemoteConsentClaim(
-            "console", str(message.get("state")), scope if isinstance(scope, str) else None
-        )
-    return RemoteEvent("console")
+    if kind != "end":
+        raise ProtocolError(f"unknown control message type: {clean_text(kind, 40)}")
+    reason = message.get("reason", "")
+    by = message.get("by", "operator")
+    if not isinstance(reason, str) or not isinstance(by, str):
+        raise ProtocolError("malformed end message")
+    return RemoteEnd("console", "operator", reason[: limits.MAX_END_REASON])
 
 
 def server_error_text(message: dict[str, Any]) -> str:

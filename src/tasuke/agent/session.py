@@ -4,8 +4,11 @@ Four tasks share the session and never block each other: the WebSocket reader,
 the customer's UI choices, the consent and handshake deadlines, and (after a
 grant) the RFB engine. Every send of an E2E record holds one lock from
 ``E2ESession.send`` until its frames are written, so records leave in sequence
-order. Any task that ends the session only records why; :meth:`AgentSession.run`
-then tears down in one place.
+order. The reader never waits for that lock once the channel is up (receiving a
+record writes nothing) nor for the screen engine (see ``ChannelStream.feed``),
+so an end from the server or the console is always read at once. Any task that
+ends the session only records why; :meth:`AgentSession.run` then tears down in
+one place.
 """
 
 import asyncio
@@ -189,14 +192,27 @@ class AgentSession:
             self._consent.handle(AgentStopping())
         if self._stream is not None:
             self._stream.close()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if outcome.tell_peers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._say_goodbye(outcome.reason), limits.AGENT_END_GRACE)
+        # A record whose sequence number is taken but whose frame is not yet written
+        # must not be cut off by the cancel below: the goodbye would then arrive after
+        # a gap and the console would report a broken channel instead of the end. So
+        # the record being sent finishes first (the closed stream sends no next one),
+        # and the lock is kept until the goodbye is out.
+        records_intact = await self._hold_send_lock()
+        try:
+            current = asyncio.current_task()
+            for task in self._tasks:
+                if task is not current:
+                    task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if outcome.tell_peers:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self._say_goodbye(outcome.reason, in_channel=records_intact),
+                        limits.AGENT_END_GRACE,
+                    )
+        finally:
+            if records_intact:
+                self._lock.release()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(), limits.CLOSE_TIMEOUT)
         if self._e2e is not None:
@@ -204,10 +220,22 @@ class AgentSession:
         self._ui.notify(outcome.message)
         return outcome.code
 
-    async def _say_goodbye(self, reason: str) -> None:
-        if self._e2e is not None and self._e2e.established:
+    async def _hold_send_lock(self) -> bool:
+        """Take the send lock within the grace time; False if a send is stuck."""
+        try:
+            await asyncio.wait_for(self._lock.acquire(), limits.AGENT_END_GRACE)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _say_goodbye(self, reason: str, *, in_channel: bool) -> None:
+        """Tell the console (in the channel, with the send lock held) and the server."""
+        if in_channel and self._e2e is not None and self._e2e.established:
             end = {"type": "end", "by": "customer", "reason": reason}
-            await self._send_record(CHANNEL_CONTROL, json.dumps(end).encode())
+            # A broken channel must not keep the server from hearing the end.
+            with contextlib.suppress(TasukeError):
+                self._e2e.send(CHANNEL_CONTROL, json.dumps(end).encode())
+                await self._flush()
         await self._ws.send(json.dumps({"type": "end", "reason": reason}))
 
     def _say(self, text: str) -> None:
@@ -259,7 +287,9 @@ class AgentSession:
             raise ProtocolError(f"unknown message type from the server: {clean_text(kind, 40)}")
 
     def _on_remote_end(self, event: RemoteEnd) -> None:
-        # The peer cannot move consent; the agent decides, locally, to stop.
+        # The peer cannot move consent; the agent decides, locally, to stop. Only what
+        # the peer said names who ended it (parse_control makes a console end the
+        # operator's; the server's `by` is its own record).
         self._finish(0, ended_text(event.by, clean_text(event.reason, 100)), tell_peers=False)
 
     def _ignore(self, event: RemoteEvent) -> None:
@@ -275,12 +305,22 @@ class AgentSession:
         async with self._lock:
             self._e2e.initiate()
             await self._flush()
-        self._spawn(self._handshake_deadline())
+        self._spawn(self._handshake_deadline(self._deps.clock() + limits.HANDSHAKE_TIMEOUT))
 
-    async def _handshake_deadline(self) -> None:
-        await asyncio.sleep(limits.HANDSHAKE_TIMEOUT)
-        if self._consent is None:
-            raise ProtocolError("the encrypted channel was not set up in time")
+    async def _handshake_deadline(self, deadline: float) -> None:
+        """End the session if the handshake is not complete by ``deadline`` (protocol 2.5)."""
+        while self._consent is None:
+            now = self._deps.clock()
+            if now >= deadline:
+                self._finish(
+                    1,
+                    ended_text("handshake_timeout"),
+                    tell_peers=True,
+                    reason="handshake_timeout",
+                )
+                return
+            # Short naps: the clock is injected and may jump (tests, suspend and resume).
+            await asyncio.sleep(min(0.25, max(0.01, deadline - now)))
 
     async def _flush(self) -> None:
         assert self._e2e is not None
@@ -299,9 +339,14 @@ class AgentSession:
     async def _on_binary(self, frame: bytes) -> None:
         if self._e2e is None:
             raise ProtocolError("encrypted data arrived before the operator joined")
-        async with self._lock:
+        if self._e2e.established:
+            # A record only yields events, never frames to send (protocol 2.5), so the
+            # reader need not wait behind a screen record being written.
             self._e2e.receive_frame(frame)
-            await self._flush()
+        else:
+            async with self._lock:
+                self._e2e.receive_frame(frame)
+                await self._flush()
         for event in self._e2e.events_received():
             if isinstance(event, HandshakeComplete):
                 await self._on_handshake_complete(event.sas)
@@ -310,15 +355,11 @@ class AgentSession:
             elif event.channel == CHANNEL_CONTROL:
                 self._on_control(event.data)
             elif event.channel == CHANNEL_RFB and self._stream is not None:
-                await self._stream.feed(event.data)
+                self._stream.feed(event.data)
             # Channel-1 bytes before a grant and unknown channels are dropped.
 
     def _on_control(self, payload: bytes) -> None:
-        event = parse_control(payload)
-        if isinstance(event, RemoteEnd):
-            self._on_remote_end(event)
-        else:
-            self._ignore(event)
+        self._on_remote_end(parse_control(payload))
 
     async def _on_handshake_complete(self, sas: str) -> None:
         assert self._grant is not None
@@ -421,4 +462,6 @@ class AgentSession:
         await self._deps.serve_rfb(
             stream, self._source, sink, name=name, input_allowed=consent.may_inject_input
         )
-        self._finish(0, ended_text("operator"), tell_peers=True, reason="screen stream ended")
+        # The stream ending says nothing about who ended the session: an end from the
+        # operator arrives as a message (and was handled first); this is not one.
+        self._finish(0, ended_text("ended"), tell_peers=True, reason="screen stream ended")

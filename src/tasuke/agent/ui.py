@@ -16,6 +16,7 @@ from tasuke.agent.consent import LocalEvent
 __all__ = [
     "ALLOW_CONTROL",
     "ALLOW_VIEW",
+    "CODE_NOTE",
     "DENY",
     "END_SESSION",
     "PROMPT_TITLE",
@@ -43,6 +44,11 @@ ALLOW_VIEW = "表示のみ許可 / Allow view only"
 DENY = "拒否 / Deny"
 END_SESSION = "セッションを終了 / End session"
 CODE_LABEL = "確認コード / Verification code"
+CODE_NOTE = (
+    "サポート担当者が読み上げるコードがこのコードと同じ場合のみ許可してください。\n"
+    "Allow only if the person helping you reads you this same code."
+)
+"""Shown right under the code: the code protects the customer only if they compare it."""
 OPERATOR_LABEL = "担当者 / Operator"
 ORGANISATION_LABEL = "組織 / Organisation"
 TIMEOUT_NOTE = "2分以内に応答がない場合は拒否されます。 / No answer in 2 minutes means Deny."

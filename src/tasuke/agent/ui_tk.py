@@ -28,6 +28,7 @@ from tasuke.agent.ui import (
     ALLOW_VIEW,
     ASKS,
     CODE_LABEL,
+    CODE_NOTE,
     DENY,
     END_SESSION,
     OPERATOR_LABEL,
@@ -45,11 +46,11 @@ from tasuke.errors import ConfigError
 
 __all__ = ["PROMPT_BUTTONS", "PROMPT_SIZE", "SESSION_BUTTONS", "SESSION_SIZE", "TkUI"]
 
-PROMPT_SIZE: Final = (600, 420)
+PROMPT_SIZE: Final = (600, 480)
 PROMPT_BUTTONS: Final[dict[str, tuple[int, int, int, int]]] = {
-    "control": (16, 350, 184, 52),
-    "view": (208, 350, 184, 52),
-    "deny": (400, 350, 184, 52),
+    "control": (16, 410, 184, 52),
+    "view": (208, 410, 184, 52),
+    "deny": (400, 410, 184, 52),
 }
 """Button boxes (x, y, width, height) inside the prompt window."""
 SESSION_SIZE: Final = (560, 96)
@@ -104,6 +105,22 @@ class TkUI:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+    def shown_texts(self, timeout: float = 5.0) -> list[tuple[str, int]]:
+        """What the open window says: each label's text and its bottom edge in the window.
+
+        For tests and diagnostics: it lets a test check that a text is on screen and
+        clear of the buttons without reading pixels.
+
+        Raises:
+            TimeoutError: the Tk thread did not answer within ``timeout`` seconds.
+        """
+        reply: queue.Queue[list[tuple[str, int]]] = queue.Queue()
+        self._commands.put(("describe", reply))
+        try:
+            return reply.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("the consent window did not answer") from None
+
     def close(self) -> None:
         """Destroy every window and stop the Tk thread."""
         self._commands.put(("close", None))
@@ -154,7 +171,24 @@ class TkUI:
                 self._show_prompt(arg)
             elif command == "session" and isinstance(arg, SessionInfo):
                 self._show_bar(arg)
+            elif command == "describe" and isinstance(arg, queue.Queue):
+                arg.put(self._describe())
         root.after(_POLL_MS, self._drain)
+
+    def _describe(self) -> list[tuple[str, int]]:
+        window = self._window
+        if window is None:
+            return []
+        window.update_idletasks()
+        found: list[tuple[str, int]] = []
+        pending: list[tk.Misc] = [window]
+        while pending:
+            widget = pending.pop(0)
+            pending.extend(widget.winfo_children())
+            if isinstance(widget, tk.Label):
+                top = widget.winfo_rooty() - window.winfo_rooty()
+                found.append((str(widget.cget("text")), top + widget.winfo_height()))
+        return found
 
     def _replace_window(self) -> tk.Toplevel | None:
         if self._window is not None:
@@ -193,7 +227,7 @@ class TkUI:
         window.attributes("-topmost", True)
         window.protocol("WM_DELETE_WINDOW", lambda: self._send(WindowClosed()))
         text = tk.Frame(window)
-        text.place(x=16, y=12, width=width - 32, height=330)
+        text.place(x=16, y=12, width=width - 32, height=PROMPT_BUTTONS["deny"][1] - 20)
         wrap = width - 40
         tk.Label(text, text=ASKS, justify="left", wraplength=wrap).pack(anchor="w")
         for label, value in (
@@ -210,6 +244,14 @@ class TkUI:
         tk.Label(text, text=f"{CODE_LABEL}: {info.sas}", font=("TkFixedFont", 16, "bold")).pack(
             anchor="w", pady=(10, 0)
         )
+        # Right under the code: a code nobody compares protects nobody.
+        tk.Label(
+            text,
+            text=CODE_NOTE,
+            justify="left",
+            wraplength=wrap,
+            font=("TkDefaultFont", 10, "bold"),
+        ).pack(anchor="w", pady=(2, 0))
         tk.Label(text, text=WARNING, justify="left", wraplength=wrap, fg="#a00000").pack(
             anchor="w", pady=(10, 0)
         )

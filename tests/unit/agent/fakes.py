@@ -7,10 +7,12 @@ so the agent's E2E traffic is checked end to end without a real server.
 
 import asyncio
 import base64
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tasuke.agent.connection import join
 from tasuke.agent.consent import LocalEvent
+from tasuke.agent.deps import JoinDeps, JoinOptions, ServeRFB
 from tasuke.agent.ui import Emit, PromptInfo, SessionInfo
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.e2e import ChannelData, E2ESession, HandshakeComplete, Role
@@ -214,3 +218,59 @@ class FakeInput:
 
     def close(self) -> None:
         pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Agent:
+    task: "asyncio.Task[int]"
+    leg: Leg
+    ui: FakeUI
+    screen: FakeScreen
+    sink: FakeInput
+    err: io.StringIO
+    clock: FakeClock
+
+    async def exit_code(self, within: float = 5.0) -> int:
+        return await asyncio.wait_for(self.task, within)
+
+
+async def start_agent(
+    server: FakeServer, number: str = "123456789", serve_rfb: ServeRFB | None = None
+) -> Agent:
+    """``tasuke join`` against the fake server, with fake desktop, UI and clock."""
+    ui, screen, sink, err, clock = FakeUI(), FakeScreen(), FakeInput(), io.StringIO(), FakeClock()
+    deps = JoinDeps(
+        ui=ui,
+        open_backend=lambda _display: (screen, sink),
+        clock=clock,
+        err=err,
+        handle_signals=False,
+    )
+    if serve_rfb is not None:
+        deps.serve_rfb = serve_rfb
+    task = asyncio.create_task(join(JoinOptions(number=number, server=server.url), deps))
+    conn = await asyncio.wait_for(server.legs.get(), 5.0)
+    return Agent(task, Leg(conn), ui, screen, sink, err, clock)
+
+
+async def joined(
+    server: FakeServer, *, serve_rfb: ServeRFB | None = None, **grant: object
+) -> Agent:
+    """An agent that said hello, was welcomed, and finished the E2E handshake."""
+    agent = await start_agent(server, serve_rfb=serve_rfb)
+    hello = await agent.leg.recv_text()
+    assert hello["type"] == "hello"
+    await agent.leg.send(signed_welcome(**grant))
+    await agent.leg.send({"type": "waiting"})
+    await agent.leg.peer_joined()
+    await agent.leg.pump(lambda: ("consent", "pending") in agent.leg.control_types())
+    await wait_until(lambda: bool(agent.ui.prompts))
+    return agent

@@ -6,7 +6,7 @@ import pytest
 
 from tasuke import limits
 from tasuke.agent import consent as c
-from tasuke.agent.messages import parse_control, parse_server_text, server_error_text
+from tasuke.agent.messages import ended_text, parse_control, parse_server_text, server_error_text
 from tasuke.errors import ProtocolError
 
 
@@ -24,13 +24,36 @@ def test_oversized_control_message_is_refused() -> None:
         parse_control(raw)
 
 
-def test_control_messages_become_remote_events() -> None:
+def test_an_end_from_the_console_is_the_operators() -> None:
     assert parse_control(b'{"type":"end","by":"operator","reason":"done"}') == c.RemoteEnd(
         "console", "operator", "done"
     )
-    claim = parse_control(b'{"type":"consent","state":"granted","scope":"control"}')
-    assert isinstance(claim, c.RemoteConsentClaim)
-    assert not isinstance(claim, c.LocalEvent)
+    # Whatever `by` claims: only the operator speaks on the console's channel.
+    assert parse_control(b'{"type":"end","by":"customer"}') == c.RemoteEnd(
+        "console", "operator", ""
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type":"consent","state":"granted","scope":"control"}',  # agent -> console only
+        b'{"type":"info","os":"x"}',  # agent -> console only
+        b'{"type":"chat","text":"hi"}',  # not in this version
+        b'{"type":"end","reason":42}',
+        b'{"type":"end","by":null}',
+    ],
+)
+def test_types_the_console_may_not_send_and_malformed_ends_are_errors(raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        parse_control(raw)
+
+
+def test_who_ended_it_is_said_only_when_known() -> None:
+    assert "operator ended" in ended_text("operator")
+    assert "The session ended" in ended_text("ended")
+    assert "セッションが終了しました" in ended_text("ended")
+    assert "operator" not in ended_text("ended")
 
 
 def test_server_text_must_be_a_small_json_object() -> None:

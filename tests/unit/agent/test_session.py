@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import struct
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,64 +21,11 @@ from tests.unit.agent.fakes import (
     FakeServer,
     FakeUI,
     Leg,
+    joined,
     signed_welcome,
+    start_agent,
     wait_until,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Agent:
-    task: "asyncio.Task[int]"
-    leg: Leg
-    ui: FakeUI
-    screen: FakeScreen
-    sink: FakeInput
-    err: io.StringIO
-    clock: FakeClock
-
-    async def exit_code(self, within: float = 5.0) -> int:
-        return await asyncio.wait_for(self.task, within)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeServer]:
-    async with FakeServer().running() as s:
-        yield s
-
-
-async def start_agent(server: FakeServer, number: str = "123456789") -> Agent:
-    ui, screen, sink, err, clock = FakeUI(), FakeScreen(), FakeInput(), io.StringIO(), FakeClock()
-    deps = JoinDeps(
-        ui=ui,
-        open_backend=lambda _display: (screen, sink),
-        clock=clock,
-        err=err,
-        handle_signals=False,
-    )
-    task = asyncio.create_task(join(JoinOptions(number=number, server=server.url), deps))
-    conn = await asyncio.wait_for(server.legs.get(), 5.0)
-    return Agent(task, Leg(conn), ui, screen, sink, err, clock)
-
-
-async def joined(server: FakeServer, **grant: object) -> Agent:
-    """An agent that said hello, was welcomed, and finished the E2E handshake."""
-    agent = await start_agent(server)
-    hello = await agent.leg.recv_text()
-    assert hello["type"] == "hello"
-    await agent.leg.send(signed_welcome(**grant))
-    await agent.leg.send({"type": "waiting"})
-    await agent.leg.peer_joined()
-    await agent.leg.pump(lambda: ("consent", "pending") in agent.leg.control_types())
-    await wait_until(lambda: bool(agent.ui.prompts))
-    return agent
 
 
 async def test_hello_carries_the_number_and_the_screen(server: FakeServer) -> None:
@@ -226,19 +171,29 @@ async def test_no_answer_within_the_timeout_means_deny(server: FakeServer) -> No
     assert await agent.exit_code() == 0
 
 
-async def test_the_console_cannot_grant_itself_consent(server: FakeServer) -> None:
+async def test_the_server_cannot_grant_consent(server: FakeServer) -> None:
     agent = await joined(server)
-    claim = {"type": "consent", "state": "granted", "scope": "control"}
-    await agent.leg.console_send(0, json.dumps(claim).encode())
     await agent.leg.console_send(1, b"RFB 003.008\n")
     await agent.leg.send({"type": "consent", "decision": "granted", "scope": "control"})
-    # Let the agent process all three; a timeout deny afterwards shows it is still pending.
+    # Let the agent process both; a timeout deny afterwards shows it is still pending.
     agent.clock.now += limits.CONSENT_TIMEOUT
     await agent.leg.pump(lambda: agent.leg.closed)
     assert agent.leg.rfb_records == 0
     assert agent.screen.grabs == 0
     assert agent.ui.sessions == []
     assert await agent.exit_code() == 0
+
+
+async def test_a_consent_claim_from_the_console_ends_the_session(server: FakeServer) -> None:
+    agent = await joined(server)
+    claim = {"type": "consent", "state": "granted", "scope": "control"}
+    await agent.leg.console_send(0, json.dumps(claim).encode())
+    await agent.leg.pump(lambda: agent.leg.closed)
+    assert await agent.exit_code() == 1
+    assert agent.leg.rfb_records == 0
+    assert agent.screen.grabs == 0
+    assert agent.ui.sessions == []
+    assert any("unknown control message type" in note for note in agent.ui.notes)
 
 
 async def test_operator_end_on_channel_0_ends_quickly(server: FakeServer) -> None:

@@ -79,6 +79,17 @@ def test_prompt_shows_operator_code_warning_and_choices(term: Terminal) -> None:
         assert text in out
 
 
+def test_the_code_comes_with_the_instruction_to_compare_it(term: Terminal) -> None:
+    term.ui.ask_consent(INFO)
+    lines = term.stdout.getvalue().splitlines()
+    code_line = next(i for i, line in enumerate(lines) if "042917" in line)
+    right_after = "\n".join(lines[code_line + 1 : code_line + 3])
+    assert (
+        "サポート担当者が読み上げるコードがこのコードと同じ場合のみ許可してください" in right_after
+    )
+    assert "Allow only if the person helping you reads you this same code" in right_after
+
+
 @pytest.mark.parametrize(
     ("answer", "event"), [("c", c.AllowControl()), ("v", c.AllowView()), ("D", c.Deny())]
 )

@@ -113,6 +113,23 @@ def test_allow_buttons(tk_ui: Harness) -> None:
     assert tk_ui.next_event() == c.AllowControl()
 
 
+def test_the_code_comes_with_the_instruction_to_compare_it(tk_ui: Harness) -> None:
+    tk_ui.ui.ask_consent(INFO)
+    tk_ui.window("Allow connection")
+    texts = wait_until(lambda: tk_ui.ui.shown_texts() or None, what="the prompt's labels")
+    code = next(i for i, (text, _) in enumerate(texts) if "042917" in text)
+    note = next(
+        (i, bottom)
+        for i, (text, bottom) in enumerate(texts)
+        if "Allow only if the person helping you reads you this same code" in text
+        and "サポート担当者が読み上げるコードがこのコードと同じ場合のみ許可してください" in text
+    )
+    assert abs(note[0] - code) == 1, texts  # next to the code, not elsewhere in the window
+    # Every text is readable above the buttons, not hidden behind them.
+    buttons_top = min(box[1] for box in PROMPT_BUTTONS.values())
+    assert all(bottom <= buttons_top for _, bottom in texts), texts
+
+
 def test_keyboard_never_answers(tk_ui: Harness) -> None:
     tk_ui.ui.ask_consent(INFO)
     window = tk_ui.window("Allow connection")

@@ -10,10 +10,13 @@ import RFB from "../vendor/novnc/core/rfb.js";
 import { E2ESession } from "./e2e.js";
 import {
   CHANNEL_CONTROL,
+  checkAgentControl,
   CHANNEL_RFB,
+  ConsentSources,
+  Deadline,
+  HANDSHAKE_TIMEOUT_MS,
   MAX_TEXT_FRAME,
   TEXT,
-  consentText,
   encodeChannelControl,
   endedText,
   formatNumber,
@@ -46,6 +49,8 @@ class ConsoleSession {
     this.agentInfo = null;
     this.address = undefined;
     this.ended = false;
+    this.consent = new ConsentSources();
+    this.handshakeDeadline = new Deadline(HANDSHAKE_TIMEOUT_MS, () => this._handshakeTimedOut());
     this.queue = new SerialQueue((err) => this._fail(err));
   }
 
@@ -114,12 +119,10 @@ class ConsoleSession {
         this._peerJoined(msg);
         break;
       case "consent": {
-        // The server's copy of the agent's decision; the E2E one (channel 0) is
-        // authoritative, this one only keeps the page informed if it comes first.
-        const text = consentText(msg.decision, msg.scope);
-        if (text && this.root.dataset.consent !== msg.decision) {
-          this.view.showConsent(msg.decision, msg.scope, text);
-        }
+        // The server's copy of the agent's decision: the server could forge it, so it
+        // is labelled as reported and ignored once the agent has spoken on channel 0.
+        const shown = this.consent.fromServer(msg.decision, msg.scope);
+        if (shown) this.view.showReportedConsent(shown.state, shown.text);
         break;
       }
       case "session_ended":
@@ -142,6 +145,15 @@ class ConsoleSession {
     this.view.showCustomer(this.agentInfo, this.address);
     this.view.setState("joined", TEXT.joined);
     this.e2e = new E2ESession({ role: "console", sessionId: hexToBytes(this.sessionIdHex) });
+    // Protocol 2.5: a handshake that is not complete in time ends the session.
+    this.handshakeDeadline.start();
+  }
+
+  _handshakeTimedOut() {
+    if (this.ended || this.e2e?.established) return;
+    console.warn("tasuke: the secure channel was not set up in time");
+    this._sendControl({ type: "end", reason: "handshake_timeout" });
+    this._finish("error", TEXT.handshake_timeout);
   }
 
   // --- data plane (E2E records) -----------------------------------------------
@@ -154,10 +166,11 @@ class ConsoleSession {
     for (const ev of this.e2e.eventsReceived()) {
       if (this.ended) return;
       if (typeof ev.sas === "string") {
+        this.handshakeDeadline.cancel();
         this.view.showSas(ev.sas);
         this.view.setState("secure", TEXT.handshake_done);
       } else if (ev.channel === CHANNEL_CONTROL) {
-        this._onChannelControl(parseChannelControl(ev.payload ?? ev.data));
+        this._onChannelControl(checkAgentControl(parseChannelControl(ev.payload ?? ev.data)));
       } else if (ev.channel === CHANNEL_RFB) {
         this.view.countRfbRecord();
         this._ensureRfb();
@@ -179,9 +192,8 @@ class ConsoleSession {
         this.view.showCustomer(msg, this.address);
         break;
       case "consent": {
-        const text = consentText(msg.state, msg.scope);
-        if (!text) throw new Error("bad consent message");
-        this.view.showConsent(msg.state, msg.scope, text);
+        const shown = this.consent.fromChannel(msg.state, msg.scope);
+        this.view.showConsent(shown.state, shown.scope, shown.text);
         if (msg.state === "granted") {
           this.scope = msg.scope === "view" ? "view" : "control";
           this._ensureRfb();
@@ -194,7 +206,8 @@ class ConsoleSession {
         this._finish("customer", TEXT.ended_customer);
         break;
       default:
-        console.warn("tasuke: ignoring channel-0 message of type", msg.type);
+        // Protocol 2.8: an unknown type on channel 0 ends the session (via _fail).
+        throw new Error(`unknown channel-0 message type ${JSON.stringify(msg.type).slice(0, 40)}`);
     }
   }
 
@@ -282,6 +295,7 @@ class ConsoleSession {
   }
 
   _teardown() {
+    this.handshakeDeadline.cancel();
     this.queue.stop();
     if (this.rfb) {
       try {

@@ -11,6 +11,8 @@ export const MAX_TEXT_FRAME = 16 * 1024;
 // Agent-supplied strings are shown, escaped, but also cut so that a long one cannot
 // push the page's controls off screen.
 export const MAX_SHOWN_STRING = 200;
+// Mirrors tasuke.limits.HANDSHAKE_TIMEOUT: from peer_joined to key confirmation (protocol 2.5).
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 /** Every status text of the page, English then Japanese, both shown. */
 export const TEXT = Object.freeze({
@@ -30,6 +32,10 @@ export const TEXT = Object.freeze({
   connection_lost: "Connection to the server was lost / サーバーとの接続が切れました",
   e2e_failed:
     "The secure channel failed; the session was ended / 暗号化チャネルのエラーのため、セッションを終了しました",
+  handshake_timeout:
+    "The secure channel was not set up in time; the session was ended / 暗号化チャネルを時間内に確立できなかったため、セッションを終了しました",
+  consent_reported:
+    "Reported by the server, not yet confirmed by the customer's PC: / サーバーからの報告（お客様のPCでは未確認）:",
   ticket_failed: "Could not open the session / セッションを開けませんでした",
   verified: "Verified: codes match / 確認済み：確認コード一致",
   expired: "Expired / 有効期限切れ",
@@ -70,6 +76,69 @@ export function consentText(state, scope) {
   return null;
 }
 
+/**
+ * Which consent the page shows. The agent's own word arrives encrypted on channel 0
+ * and is authoritative; the server's copy (control plane) could be forged by the
+ * server, so it is shown only as "reported by the server", and only while channel 0
+ * has said nothing yet. Once channel 0 has spoken the server's copy is ignored.
+ */
+export class ConsentSources {
+  constructor() {
+    this.channelSpoke = false;
+  }
+
+  /** A channel-0 consent message: {state, scope, text}. Throws if malformed. */
+  fromChannel(state, scope) {
+    const text = consentText(state, scope);
+    if (!text || (state === "granted" && scope !== "control" && scope !== "view")) {
+      throw new Error("bad consent message");
+    }
+    this.channelSpoke = true;
+    return { state, scope: state === "granted" ? scope : null, text };
+  }
+
+  /** The server's consent copy: {state, scope, text} labelled as reported, or null to ignore. */
+  fromServer(decision, scope) {
+    if (this.channelSpoke) return null;
+    const text = consentText(decision, scope);
+    if (!text) return null;
+    return { state: decision, scope: scope ?? null, text: `${TEXT.consent_reported} ${text}` };
+  }
+}
+
+/**
+ * A one-shot timer with injectable timer functions (tests use fake ones).
+ * start() arms it, cancel() disarms it; onExpire runs at most once.
+ */
+export class Deadline {
+  // Wrapped, not passed bare: browsers refuse setTimeout called on another object.
+  constructor(
+    ms,
+    onExpire,
+    timers = { setTimeout: (fn, t) => setTimeout(fn, t), clearTimeout: (id) => clearTimeout(id) },
+  ) {
+    this._ms = ms;
+    this._onExpire = onExpire;
+    this._timers = timers;
+    this._id = null;
+    this.expired = false;
+  }
+
+  start() {
+    if (this._id !== null || this.expired) return;
+    this._id = this._timers.setTimeout(() => {
+      this._id = null;
+      this.expired = true;
+      this._onExpire();
+    }, this._ms);
+  }
+
+  cancel() {
+    if (this._id !== null) this._timers.clearTimeout(this._id);
+    this._id = null;
+  }
+}
+
 /** Status text for who ended the session. Unknown values count as the server. */
 export function endedText(by) {
   if (by === "customer") return TEXT.ended_customer;
@@ -84,6 +153,30 @@ export function shownString(value) {
   const s = String(value).replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");
   if (s.length === 0) return "—";
   return s.length > MAX_SHOWN_STRING ? `${s.slice(0, MAX_SHOWN_STRING)}…` : s;
+}
+
+/**
+ * Check the fields of a channel-0 message from the agent (docs/protocol.md 2.8).
+ * Throws on a malformed info or end; the session then ends. Consent is checked by
+ * ConsentSources.fromChannel.
+ */
+export function checkAgentControl(msg) {
+  const isDim = (n) => Number.isInteger(n) && n > 0 && n <= 16384;
+  if (msg.type === "info") {
+    const ok =
+      typeof msg.os === "string" &&
+      typeof msg.hostname === "string" &&
+      Array.isArray(msg.screen) &&
+      msg.screen.length === 2 &&
+      msg.screen.every(isDim);
+    if (!ok) throw new Error("malformed info message");
+  } else if (msg.type === "end") {
+    const ok =
+      (msg.reason === undefined || typeof msg.reason === "string") &&
+      (msg.by === undefined || typeof msg.by === "string");
+    if (!ok) throw new Error("malformed end message");
+  }
+  return msg;
 }
 
 /** [w, h] -> "1920 × 1080"; anything malformed -> "—". */

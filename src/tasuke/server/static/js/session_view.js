@@ -64,9 +64,18 @@ export class SessionView {
     this.verifiedNote.hidden = false;
   }
 
+  /** The consent the customer's agent reported on channel 0 (authoritative). */
   showConsent(state, scope, text) {
+    delete this.root.dataset.consentReported;
     this.root.dataset.consent = state;
     this.root.dataset.scope = scope ?? "";
+    this.consent.textContent = text;
+    this.consent.hidden = false;
+  }
+
+  /** The server's copy, shown as reported only; it never sets data-consent. */
+  showReportedConsent(state, text) {
+    this.root.dataset.consentReported = state;
     this.consent.textContent = text;
     this.consent.hidden = false;
   }
