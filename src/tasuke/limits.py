@@ -30,6 +30,12 @@ WS_TICKET_TTL: Final = 30.0
 """A console WebSocket ticket must be spent within this many seconds."""
 JOIN_ATTEMPTS_PER_MINUTE: Final = 10
 """Failed joins allowed per source address per minute."""
+MAX_SESSION_CONTROL_MESSAGES: Final = 32
+"""Control (text) frames both legs together may send in one session after the opening; a
+session needs a handful (consent, verified, end), so more is a flood and ends the session."""
+RELAY_STALL_TIMEOUT: Final = 30.0
+"""A binary frame (or control notice) that waits this long for the other leg to take it ends
+the session: that leg stopped reading. Long enough for one full frame over a slow link."""
 PING_INTERVAL: Final = 20.0
 PING_TIMEOUT: Final = 20.0
 CLOSE_TIMEOUT: Final = 1.0
@@ -72,6 +78,9 @@ RFB_FENCES_IN_FLIGHT: Final = 2
 so a slow viewer gets the newest screen instead of a backlog."""
 RFB_CURSOR_POLL_INTERVAL: Final = 0.1
 """With damage hints and no damage, the pointer shape is asked for at most this often."""
+RFB_EVENT_IDLE_POLL_INTERVAL: Final = 1.0
+"""With change events from the screen source (X11 damage), a still screen is polled only
+this often, as a safety net; events wake the engine at once (added by the video helper)."""
 RFB_VIDEO_MIN_TILES: Final = 12
 """H.264 video mode (added by the video helper): at least this many 64x64 tiles must keep
 changing (about 50 000 pixels) before a region is sent as video."""

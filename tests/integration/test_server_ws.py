@@ -355,7 +355,7 @@ BAD_IN_SESSION = [
         "agent",
         json.dumps({"type": "end", "reason": "x" * limits.MAX_TEXT_FRAME}),
         1009,
-        "too large",
+        "text frame too large",
     ),
     ("agent", b"x" * (limits.MAX_BINARY_FRAME + 1), 1009, ""),
     (
@@ -364,7 +364,7 @@ BAD_IN_SESSION = [
         1008,
         "unknown message type",
     ),
-    ("console", "[]", 1008, "not a JSON object"),
+    ("console", "[]", 1008, "message is not a JSON object"),
     ("console", b"x" * (limits.MAX_BINARY_FRAME + 1), 1009, ""),
 ]
 
@@ -381,10 +381,14 @@ async def test_bad_input_in_a_session_closes_that_leg_and_tells_the_other(
     await culprit.send(frame)
     got_code, got_reason = await closed(culprit)
     assert got_code == code
-    assert reason in (got_reason or "")
+    if reason:
+        # docs/protocol.md 1.3: in a session the reason names the offending leg first.
+        assert got_reason == f"{leg}: {reason}"
     ended = await recv_json(other)
     assert ended["type"] == "session_ended"
     assert ended["by"] == "server"
+    if reason:
+        assert ended["reason"] == f"{leg}: {reason}"
     await closed(other)
     row = await server.state.store.get_session(session_id)
     assert row.session.ended_by == "server"
@@ -407,7 +411,7 @@ async def test_binary_before_pairing_closes_the_sender(server: InProcessServer, 
     await ws.send(b"too early")
     code, reason = await closed(ws)
     assert code == 1008
-    assert "binary frame before both legs joined" in (reason or "")
+    assert reason == f"{leg}: binary frame before both legs joined"
 
 
 async def test_server_shutdown_ends_live_sessions_as_server(server: InProcessServer) -> None:

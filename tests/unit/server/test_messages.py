@@ -119,3 +119,61 @@ def test_any_text_gives_an_object_or_a_protocol_error(text: str) -> None:
     for parse in (parse_agent_message, parse_console_message):
         with contextlib.suppress(ProtocolError):
             parse(message)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+VALID = {
+    "hello": (parse_hello, hello()),
+    "consent": (
+        parse_agent_message,
+        {"type": "consent", "decision": "granted", "scope": "view", "reason": "user"},
+    ),
+    "end (agent)": (parse_agent_message, {"type": "end", "reason": "done"}),
+    "end (console)": (parse_console_message, {"type": "end", "reason": "done"}),
+    "verified": (parse_console_message, {"type": "verified"}),
+}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"decision": ["granted"]},
+        {"decision": {"granted": 1}},
+        {"scope": ["view"]},
+        {"scope": {"view": True}},
+        {"reason": ["user"]},
+        {"reason": {}},
+        {"decision": "denied", "scope": ["view"]},
+    ],
+)
+def test_unhashable_consent_fields_are_protocol_errors(bad: dict[str, object]) -> None:
+    # A list or object used to reach `in frozenset(...)` and raise TypeError instead.
+    message = {"type": "consent", "decision": "granted", "scope": "view", **bad}
+    with pytest.raises(ProtocolError):
+        parse_agent_message(message)
+
+
+@pytest.mark.parametrize("name", list(VALID))
+@given(data=st.data(), value=JSON_VALUES)
+def test_any_json_value_in_any_field_parses_or_is_a_protocol_error(
+    name: str, data: st.DataObject, value: object
+) -> None:
+    parse, valid = VALID[name]
+    message = dict(valid)
+    key = data.draw(st.sampled_from([*message.keys(), "extra"]), label="field")
+    message[key] = value
+    if key == "type" and not isinstance(value, str):
+        return  # parse_object refuses these before any parser runs
+    # Only ProtocolError may escape (a TypeError from a set lookup used to).
+    with contextlib.suppress(ProtocolError):
+        parse(message)  # type: ignore[operator]
+
+
+def test_hello_version_must_be_the_integer_one() -> None:
+    for version in (True, 1.0, "1", [1]):
+        with pytest.raises(ProtocolError):
+            parse_hello(hello(version=version))

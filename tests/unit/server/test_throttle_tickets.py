@@ -1,5 +1,7 @@
 """Failure delays, join rate limits and console tickets, driven by a fake clock."""
 
+import os
+
 import pytest
 
 from tasuke import limits
@@ -7,6 +9,7 @@ from tasuke.errors import LimitExceeded
 from tasuke.server.security.throttle import FailureDelay, WindowLimit
 from tasuke.server.ws.tickets import TicketStore
 from tests.support.server import FakeClock
+from tests.unit.server.conftest import AppUnderTest
 
 
 def test_failure_delay_doubles_and_is_forgotten() -> None:
@@ -72,3 +75,32 @@ def test_unspent_tickets_are_bounded() -> None:
     tickets.mint("b", 1)
     with pytest.raises(LimitExceeded):
         tickets.mint("c", 1)
+
+
+def test_one_operator_cannot_take_every_ticket() -> None:
+    clock = FakeClock()
+    tickets = TicketStore(clock, os.urandom)
+    held = [tickets.mint("s1", 7) for _ in range(limits.MAX_TICKETS_PER_OPERATOR)]
+    with pytest.raises(LimitExceeded, match="for this operator"):
+        tickets.mint("s1", 7)
+    # Other operators still get tickets.
+    assert tickets.spend(tickets.mint("s2", 8)) is not None
+    assert tickets.unspent(7) == limits.MAX_TICKETS_PER_OPERATOR
+    # Spending or expiry gives the operator room again.
+    assert tickets.spend(held[0]) is not None
+    tickets.mint("s1", 7)
+    clock.advance(limits.WS_TICKET_TTL)
+    assert tickets.unspent(7) == 0
+    tickets.mint("s1", 7)
+
+
+async def test_ticket_api_refuses_past_the_per_operator_cap(admin: AppUnderTest) -> None:
+    async with admin.new_client() as client:
+        csrf = await admin.signed_in(client)
+        session = (await client.post("/api/sessions", headers={"X-CSRF-Token": csrf})).json()
+        url = f"/api/sessions/{session['id']}/ticket"
+        for _ in range(limits.MAX_TICKETS_PER_OPERATOR):
+            assert (await client.post(url, headers={"X-CSRF-Token": csrf})).status_code == 200
+        refused = await client.post(url, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 429
+        assert "too many unspent tickets" in refused.text

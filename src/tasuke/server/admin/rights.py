@@ -9,6 +9,11 @@ The rule for every console route lives next to its handler: the handler is decor
 dependency before every handler and looks the rule up from the route that was actually
 dispatched, so a route that names no action is refused (default deny), and there is no second
 list of paths that could drift from the routes.
+
+Ownership is part of the same rule: a route whose path names a support session
+(``{session_id}``) must perform an action marked ``own_session``, and :func:`enforce` loads that
+session and lets only its operator or an admin through. To anyone else the session does not
+exist (404, the same answer as an unknown id), so no handler can forget the check.
 """
 
 from collections.abc import Callable, Iterable
@@ -39,6 +44,7 @@ __all__ = [
     "may",
     "modes_of",
     "normalise_rights",
+    "opened_session",
     "rights_of",
 ]
 
@@ -114,6 +120,8 @@ class Need:
     admin: bool = False
     rights: frozenset[str] = frozenset()
     mode: str | None = None
+    own_session: bool = False
+    """The route names one support session (``{session_id}``): its operator or an admin only."""
 
 
 ACTIONS: Final[dict[str, Need]] = {
@@ -122,7 +130,7 @@ ACTIONS: Final[dict[str, Need]] = {
     # Support sessions.
     "session.list": Need(rights=frozenset({"view"})),
     "session.create": Need(rights=frozenset({"view"}), mode="number"),
-    "session.open": Need(rights=frozenset({"view"})),
+    "session.open": Need(rights=frozenset({"view"}), own_session=True),
     # Administration.
     "admin.operators": Need(admin=True),
     "admin.lists": Need(admin=True),
@@ -206,5 +214,40 @@ async def enforce(connection: HTTPConnection) -> None:
     operator = getattr(who, "operator", None)
     if not isinstance(operator, Operator):
         raise HTTPException(status_code=401, detail="sign in first")
-    if not may(operator, ACTIONS[name]):
+    need = ACTIONS[name]
+    if not may(operator, need):
         raise HTTPException(status_code=403, detail="you do not have the right to do this")
+    params = connection.scope.get("path_params") or {}
+    if ("session_id" in params) != need.own_session:
+        # A route naming a session under an action without the ownership rule (or the other
+        # way round) is a wiring mistake: refuse rather than guess.
+        raise HTTPException(status_code=403, detail="no session rule for this route")
+    if need.own_session:
+        await _open_own_session(connection, operator, str(params["session_id"]))
+
+
+async def _open_own_session(
+    connection: HTTPConnection, operator: Operator, session_id: str
+) -> None:
+    from tasuke.server.state import server_state
+
+    row = await server_state(connection).store.get_session(session_id)
+    if row is None or (row.session.operator_id != operator.id and not operator.is_admin):
+        # Another operator's session gets the answer an unknown id gets: its existence (and
+        # so a live number's) is not revealed.
+        raise HTTPException(status_code=404, detail="no such session")
+    connection.state.opened_session = row
+
+
+def opened_session(connection: HTTPConnection) -> Any:
+    """The ``SessionRow`` that :func:`enforce` loaded and checked for an ``own_session`` route.
+
+    Typed ``Any`` here because the store imports this module; callers annotate it.
+
+    Raises:
+        HTTPException: 404 if the route was not an ``own_session`` route (nothing was loaded).
+    """
+    row = getattr(connection.state, "opened_session", None)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such session")
+    return row

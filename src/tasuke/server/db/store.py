@@ -328,15 +328,17 @@ class Store:
             ).first()
         return None if row is None else SessionRow(session=row[0], operator=row[1])
 
-    async def list_sessions(self, limit: int = limits.MAX_SESSIONS_LISTED) -> list[SessionRow]:
-        """The newest support sessions first."""
+    async def list_sessions(
+        self, operator_id: int | None = None, limit: int = limits.MAX_SESSIONS_LISTED
+    ) -> list[SessionRow]:
+        """The newest support sessions first; only ``operator_id``'s own unless ``None`` (all)."""
+        query = select(SupportSession, Operator).join(
+            Operator, Operator.id == SupportSession.operator_id
+        )
+        if operator_id is not None:
+            query = query.where(SupportSession.operator_id == operator_id)
         async with self._db() as db:
-            rows = await db.execute(
-                select(SupportSession, Operator)
-                .join(Operator, Operator.id == SupportSession.operator_id)
-                .order_by(SupportSession.created_at.desc())
-                .limit(limit)
-            )
+            rows = await db.execute(query.order_by(SupportSession.created_at.desc()).limit(limit))
             return [SessionRow(session=s, operator=o) for s, o in rows]
 
     async def claim_number(

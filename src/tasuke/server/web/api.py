@@ -6,11 +6,12 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import JSONResponse
 
 from tasuke.errors import LimitExceeded
-from tasuke.server.admin.rights import action
+from tasuke.server.admin.rights import action, opened_session
 from tasuke.server.db.models import SupportSession
-from tasuke.server.db.store import session_status
+from tasuke.server.db.store import SessionRow, session_status
 from tasuke.server.state import server_state
-from tasuke.server.web.pages import format_number, signed_in
+from tasuke.server.web.pages import format_number, listed_operator, signed_in
+from tasuke.server.ws.tickets import OperatorTicketLimit
 
 __all__ = ["router"]
 
@@ -51,7 +52,7 @@ async def create_session(request: Request) -> dict[str, Any]:
 @router.get("/sessions")
 @action("session.list")
 async def list_sessions(request: Request) -> list[dict[str, Any]]:
-    """The newest support sessions."""
+    """The newest support sessions: the operator's own, or everyone's for an admin."""
     state = server_state(request)
     now = state.store.now()
     return [
@@ -59,18 +60,16 @@ async def list_sessions(request: Request) -> list[dict[str, Any]]:
             **_describe(row.session, session_status(row.session, now)),
             "operator": row.operator.username,
         }
-        for row in await state.store.list_sessions()
+        for row in await state.store.list_sessions(listed_operator(request))
     ]
 
 
 @router.get("/sessions/{session_id}")
 @action("session.open")
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    """One support session."""
+    """One support session (the rights check loaded it: own session or admin, else 404)."""
     state = server_state(request)
-    row = await state.store.get_session(session_id)
-    if row is None:
-        raise HTTPException(status_code=404, detail="no such session")
+    row: SessionRow = opened_session(request)
     return {
         **_describe(row.session, session_status(row.session, state.store.now())),
         "operator": row.operator.username,
@@ -83,15 +82,13 @@ async def mint_ticket(request: Request, session_id: str) -> JSONResponse:
     """A single-use ticket for the console WebSocket of a session this operator may open."""
     state = server_state(request)
     who = signed_in(request)
-    row = await state.store.get_session(session_id)
-    if row is None:
-        raise HTTPException(status_code=404, detail="no such session")
-    if row.session.operator_id != who.operator.id and not who.operator.is_admin:
-        raise HTTPException(status_code=403, detail="not your session")
+    row: SessionRow = opened_session(request)
     if session_status(row.session, state.store.now()) in ("ended", "expired"):
         raise HTTPException(status_code=409, detail="the session is over")
     try:
-        ticket = state.tickets.mint(session_id, who.operator.id)
+        ticket = state.tickets.mint(row.session.id, who.operator.id)
+    except OperatorTicketLimit as exc:
+        raise HTTPException(status_code=429, detail=exc.reason) from exc
     except LimitExceeded as exc:
         raise HTTPException(status_code=503, detail=exc.reason) from exc
     return JSONResponse(

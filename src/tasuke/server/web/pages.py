@@ -13,8 +13,8 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from tasuke.server.admin.rights import action
-from tasuke.server.db.store import SignedIn, session_status
+from tasuke.server.admin.rights import action, opened_session
+from tasuke.server.db.store import SessionRow, SignedIn, session_status
 from tasuke.server.security.passwords import check_new_password, hash_password, verify_password
 from tasuke.server.state import server_state
 from tasuke.server.web.cookies import (
@@ -24,7 +24,7 @@ from tasuke.server.web.cookies import (
 )
 from tasuke.server.web.signin_flow import record_event, start_signin
 
-__all__ = ["format_number", "router", "signed_in", "templates"]
+__all__ = ["format_number", "listed_operator", "router", "signed_in", "templates"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +58,12 @@ def signed_in(request: Request) -> SignedIn:
     if who is None:
         raise HTTPException(status_code=401, detail="sign in first")
     return who
+
+
+def listed_operator(request: Request) -> int | None:
+    """Whose sessions lists show: the operator's own, or everyone's (``None``) for an admin."""
+    operator = signed_in(request).operator
+    return None if operator.is_admin else int(operator.id)
 
 
 def format_number(number: str) -> str:
@@ -211,7 +217,7 @@ async def dashboard(request: Request) -> Response:
             "status": session_status(row.session, now),
             "number_display": format_number(row.session.number),
         }
-        for row in await state.store.list_sessions()
+        for row in await state.store.list_sessions(listed_operator(request))
     ]
     return templates.TemplateResponse(request, "dashboard.html", {"rows": rows})
 
@@ -230,11 +236,9 @@ async def new_session(request: Request) -> Response:
 @router.get("/sessions/{session_id}")
 @action("session.open")
 async def session_page(request: Request, session_id: str) -> Response:
-    """The live session page (template owned by the console view)."""
+    """The live session page (the rights check loaded it: own session or admin, else 404)."""
     state = server_state(request)
-    found = await state.store.get_session(session_id)
-    if found is None:
-        raise HTTPException(status_code=404, detail="no such session")
+    found: SessionRow = opened_session(request)
     session = found.session
     context = {
         "session": {

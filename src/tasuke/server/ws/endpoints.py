@@ -2,7 +2,9 @@
 
 Anything a peer does wrong ends in :class:`tasuke.errors.RemoteError`, caught here, at the one
 boundary per leg: that leg is closed with 1008 or 1009 and a reason, the other leg is told, and
-the process carries on.
+the process carries on. Any other exception is a bug of ours: it is logged, the leg is closed
+with 1011 and the session is ended and recorded the same way, so a bug never leaves a session
+hanging.
 """
 
 import asyncio
@@ -10,7 +12,6 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
@@ -18,6 +19,7 @@ from tasuke import limits
 from tasuke.errors import ProtocolError, RemoteError
 from tasuke.server.admin.netlists import customer_blocked, note_refusal
 from tasuke.server.admin.rights import grant_permissions, modes_of
+from tasuke.server.db.models import SupportSession
 from tasuke.server.db.store import session_status
 from tasuke.server.security.signing import sign_grant
 from tasuke.server.state import ServerState, server_state
@@ -72,14 +74,19 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     leg = Leg(websocket, "agent", client_address(websocket))
     live: LiveSession | None = None
     try:
-        live = await _agent_opening(state, leg)
-        if live is not None:
+        joined = await _agent_opening(state, leg)
+        if joined is not None:
+            live, agent_info = joined
+            await live.attach_agent(leg, agent_info)
             await _agent_loop(leg, live)
     except ServerStopping:
         if live is not None:
             await live.end("server", "the server is shutting down")
-    except (RemoteError, SQLAlchemyError) as exc:
+    except Exception as exc:  # the leg's boundary: peer errors and our bugs both end here
         await _fail(leg, live, exc)
+    finally:
+        if live is not None and live.ended:
+            await live.settled()
 
 
 async def _refuse(leg: Leg, code: str, message: str) -> None:
@@ -98,7 +105,7 @@ async def _refuse_blocked(state: ServerState, leg: Leg) -> None:
     )
 
 
-async def _agent_opening(state: ServerState, leg: Leg) -> LiveSession | None:
+async def _agent_opening(state: ServerState, leg: Leg) -> tuple[LiveSession, dict[str, Any]] | None:
     # The block list comes first: before the hello is read, before any number is looked up,
     # before anything about a session is written.
     if await customer_blocked(state.store, leg.address):
@@ -147,9 +154,7 @@ async def _agent_opening(state: ServerState, leg: Leg) -> LiveSession | None:
     await leg.send_json(
         {"type": "welcome", "session_id": row.session.id, **signed.welcome_fields()}
     )
-    live = state.registry.open(row.session.id, row.session.number)
-    await live.attach_agent(leg, hello.agent)
-    return live
+    return state.registry.open(row.session.id, row.session.number), hello.agent
 
 
 async def _agent_loop(leg: Leg, live: LiveSession) -> None:
@@ -171,6 +176,7 @@ async def _agent_loop(leg: Leg, live: LiveSession) -> None:
         if isinstance(frame, bytes):
             await live.forward(leg, frame)
             continue
+        live.note_control()
         message = parse_agent_message(parse_object(frame))
         if isinstance(message, AgentConsent):
             await live.consent(message.decision, message.scope, message.reason, leg.address)
@@ -205,7 +211,28 @@ async def console_endpoint(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     leg = Leg(websocket, "console", client_address(websocket))
-    session = row.session
+    live: LiveSession | None = None
+    try:
+        live = await _console_opening(state, leg, row.session)
+        if live is not None:
+            wait = min(
+                limits.PEER_WAIT_TIMEOUT,
+                max(0.0, row.session.expires_at.timestamp() - state.clock()),
+            )
+            await _console_loop(leg, live, asyncio.get_running_loop().time() + wait)
+    except ServerStopping:
+        if live is not None:
+            await live.end("server", "the server is shutting down")
+    except Exception as exc:  # the leg's boundary: peer errors and our bugs both end here
+        await _fail(leg, live, exc)
+    finally:
+        if live is not None and live.ended:
+            await live.settled()
+
+
+async def _console_opening(
+    state: ServerState, leg: Leg, session: SupportSession
+) -> LiveSession | None:
     status = session_status(session, state.store.now())
     live = state.registry.get(session.id)
     if status in ("ended", "expired") or (status == "active" and live is None):
@@ -214,18 +241,12 @@ async def console_endpoint(websocket: WebSocket) -> None:
         by = session.ended_by or "server"
         reason = session.end_reason or "the session number expired"
         await leg.send_then_close({"type": "session_ended", "by": by, "reason": reason}, 1000, "")
-        return
+        return None
     live = state.registry.open(session.id, session.number)
     if not await live.attach_console(leg):
         await leg.close(1008, "session already has a console")
-        return
-    wait = min(limits.PEER_WAIT_TIMEOUT, max(0.0, session.expires_at.timestamp() - state.clock()))
-    try:
-        await _console_loop(leg, live, asyncio.get_running_loop().time() + wait)
-    except ServerStopping:
-        await live.end("server", "the server is shutting down")
-    except (RemoteError, SQLAlchemyError) as exc:
-        await _fail(leg, live, exc)
+        return None
+    return live
 
 
 async def _console_loop(leg: Leg, live: LiveSession, deadline: float) -> None:
@@ -249,6 +270,7 @@ async def _console_loop(leg: Leg, live: LiveSession, deadline: float) -> None:
         if isinstance(frame, bytes):
             await live.forward(leg, frame)
             continue
+        live.note_control()
         message = parse_console_message(parse_object(frame))
         if isinstance(message, End):
             await live.end("operator", message.reason or "the operator ended the session")

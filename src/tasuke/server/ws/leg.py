@@ -94,8 +94,14 @@ class Leg:
         """Forward one binary frame, waiting until the ASGI server accepted it (backpressure)."""
         return await self._send({"type": "websocket.send", "bytes": data})
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close with ``code`` and ``reason``; never raises, never blocks past CLOSE_TIMEOUT."""
+    async def close(
+        self, code: int = 1000, reason: str = "", *, within: float = limits.CLOSE_TIMEOUT
+    ) -> None:
+        """Close with ``code`` and ``reason``; never raises, never blocks past ``within`` seconds.
+
+        A peer that stopped reading cannot take the close frame: after ``within`` the leg is
+        given up (the ASGI server closes the connection once its buffer drains).
+        """
         if self.closed:
             return
         self.closed = True
@@ -104,15 +110,17 @@ class Leg:
         try:
             await asyncio.wait_for(
                 self.websocket.send({"type": "websocket.close", "code": code, "reason": reason}),
-                limits.CLOSE_TIMEOUT,
+                within,
             )
         except (TimeoutError, *_GONE):
             log.debug("%s leg closed uncleanly", self.role)
 
     async def send_then_close(self, payload: dict[str, Any], code: int, reason: str) -> None:
-        """Send a last control message (bounded by CLOSE_TIMEOUT), then close."""
+        """Send a last control message, then close; both together within CLOSE_TIMEOUT."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.CLOSE_TIMEOUT
         try:
             await asyncio.wait_for(self.send_json(payload), limits.CLOSE_TIMEOUT)
         except TimeoutError:
             log.debug("%s leg did not take its last message", self.role)
-        await self.close(code, reason)
+        await self.close(code, reason, within=max(0.0, deadline - loop.time()))

@@ -148,7 +148,9 @@ def parse_hello(message: dict[str, Any]) -> Hello:
         raise ProtocolError("expected hello")
     if message.get("role") != "agent":
         raise ProtocolError("hello role must be agent")
-    if message.get("version") != PROTOCOL_VERSION:
+    version = message.get("version")
+    # `True == 1` and `1.0 == 1` in Python: only the integer itself is version 1.
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError("unsupported protocol version")
     join = message.get("join")
     if not isinstance(join, str) or len(join) > 64:
@@ -163,18 +165,24 @@ def _end(message: dict[str, Any]) -> End:
     return End(reason=clean_text(reason, limits.MAX_END_REASON))
 
 
+def _one_of(message: dict[str, Any], key: str, allowed: frozenset[str], default: object) -> str:
+    # Type first: a list or object from a hostile peer must not reach the (hashing) set lookup.
+    value = message.get(key, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise ProtocolError(f"consent {key} must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
 def _agent_consent(message: dict[str, Any]) -> AgentConsent:
-    decision = message.get("decision")
+    decision = _one_of(message, "decision", CONSENT_DECISIONS, None)
+    reason = _one_of(message, "reason", CONSENT_REASONS, "user")
     scope = message.get("scope")
-    reason = message.get("reason", "user")
-    if decision not in CONSENT_DECISIONS:
-        raise ProtocolError("consent decision must be granted or denied")
-    if decision == "granted" and scope not in CONSENT_SCOPES:
+    if decision == "denied":
+        if scope is not None:
+            raise ProtocolError("denied consent has no scope")
+        return AgentConsent(decision=decision, scope=None, reason=reason)
+    if not isinstance(scope, str) or scope not in CONSENT_SCOPES:
         raise ProtocolError("granted consent needs scope control or view")
-    if decision == "denied" and scope is not None:
-        raise ProtocolError("denied consent has no scope")
-    if reason not in CONSENT_REASONS:
-        raise ProtocolError("unknown consent reason")
     return AgentConsent(decision=decision, scope=scope, reason=reason)
 
 
