@@ -10,6 +10,7 @@ MIB: Final = 1024 * KIB
 
 # --- Session numbers -------------------------------------------------------
 SESSION_NUMBER_DIGITS: Final = 9
+"""Digits in a session number (about 30 bits: guessing one live number is hopeless)."""
 SESSION_NUMBER_TTL: Final = 10 * 60
 """A session number is valid for this long after the operator creates it."""
 
@@ -37,14 +38,19 @@ RELAY_STALL_TIMEOUT: Final = 30.0
 """A binary frame (or control notice) that waits this long for the other leg to take it ends
 the session: that leg stopped reading. Long enough for one full frame over a slow link."""
 PING_INTERVAL: Final = 20.0
+"""Seconds between WebSocket pings on each leg."""
 PING_TIMEOUT: Final = 20.0
+"""A leg whose pong does not come within this time is closed."""
 CLOSE_TIMEOUT: Final = 1.0
+"""Time allowed for a WebSocket closing handshake; ends reach both sides within it."""
 
 # --- End-to-end channel ------------------------------------------------------
 MAX_RECORD_PLAINTEXT: Final = 1 * MIB
 """Largest plaintext (channel byte + payload) in one E2E record."""
 MAX_HANDSHAKE_MESSAGE: Final = 4 * KIB
+"""Largest E2E handshake message (COMMIT, ACCEPT, REVEAL, CONFIRM)."""
 HANDSHAKE_TIMEOUT: Final = 30.0
+"""An E2E handshake not confirmed within this time ends the session."""
 MAX_CONTROL_MESSAGE: Final = 64 * KIB
 """Largest JSON message on E2E channel 0."""
 
@@ -54,8 +60,11 @@ CONSENT_TIMEOUT: Final = 120.0
 
 # --- RFB -------------------------------------------------------------------
 MAX_CLIENT_CUT_TEXT: Final = 1 * MIB
+"""Largest clipboard text an RFB viewer may send."""
 MAX_SET_ENCODINGS: Final = 256
+"""Most encodings an RFB viewer may list in one SetEncodings message."""
 MAX_FRAMEBUFFER_DIM: Final = 16384
+"""Largest screen width or height accepted from an agent or served over RFB."""
 RFB_SEND_CHUNK: Final = 256 * KIB
 """RFB bytes are cut into E2E records of at most this size."""
 MAX_RFB_BUFFER: Final = 4 * MIB
@@ -70,6 +79,7 @@ RFB_INPUT_POLL_WINDOW: Final = 0.06
 RFB_IDLE_POLL_INTERVAL: Final = 0.1
 """Poll interval once the screen has been still for RFB_IDLE_AFTER; input ends it at once."""
 RFB_IDLE_AFTER: Final = 0.25
+"""Seconds without change after which the screen is polled at RFB_IDLE_POLL_INTERVAL."""
 RFB_LOSSLESS_REFRESH_POLLS: Final = 12
 """A tile sent as JPEG and unchanged for this many polls is refined: exact (palette) when it
 has at most 256 colours, as text does, else as JPEG at the highest quality level."""
@@ -95,7 +105,9 @@ RFB_VIDEO_MAX_PIXELS: Final = 3840 * 2160
 
 # --- Sign-in ---------------------------------------------------------------
 SESSION_COOKIE_TTL: Final = 12 * 60 * 60
+"""Absolute lifetime of an operator's sign-in, however active."""
 MAX_FORM_BODY: Final = 64 * KIB
+"""Largest request body the console accepts (forms and JSON)."""
 
 # --- Server: sign-in, tickets, rate limits (added by the server helper) -----
 PASSWORD_MIN_LENGTH: Final = 12
@@ -103,12 +115,15 @@ PASSWORD_MIN_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 1024
 """Longer passwords are refused before hashing, so argon2 cannot be used to burn CPU."""
 MAX_USERNAME_LENGTH: Final = 64
+"""Longest operator user name."""
 MAX_DISPLAY_NAME_LENGTH: Final = 100
+"""Longest operator display name (shown to customers)."""
 LOGIN_FREE_FAILURES: Final = 3
 """Failed sign-ins per address or account before each further attempt must wait."""
 LOGIN_FAILURE_BASE_DELAY: Final = 2.0
 """The wait after the first failure past the free ones; it doubles with each further failure."""
 LOGIN_FAILURE_MAX_DELAY: Final = 300.0
+"""The growing sign-in delay never exceeds this."""
 LOGIN_FAILURE_WINDOW: Final = 15 * 60
 """Failed sign-ins older than this are forgotten."""
 LOGIN_CSRF_TTL: Final = 60 * 60
@@ -154,6 +169,7 @@ ENROL_TIMEOUT: Final = 15 * 60
 TOTP_STEP: Final = 30
 """Seconds per TOTP time step (RFC 6238 default; what authenticator apps use)."""
 TOTP_DIGITS: Final = 6
+"""Digits of a TOTP code (RFC 6238; what authenticator apps show)."""
 TOTP_VALID_WINDOW: Final = 1
 """Time steps of clock drift accepted either side of the current one."""
 RECOVERY_CODES: Final = 10
