@@ -7,6 +7,7 @@ script measures an older checkout put first on PYTHONPATH.
 """
 
 import cProfile
+import inspect
 import io
 import json
 import pstats
@@ -72,12 +73,55 @@ def measure(encodings: tuple[int, ...], a: np.ndarray, b: np.ndarray, rounds: in
         small.append(time.perf_counter() - started)
         server.data_to_send()
         _request(server, incremental=True)
-    return {
+    result = {
         "full_ms": statistics.median(full) * 1000,
         "full_bytes": int(statistics.median(sizes)),
         "idle_ms": statistics.median(idle) * 1000,
         "small_ms": statistics.median(small) * 1000,
     }
+    if "damage" in inspect.signature(server.encode_update).parameters:
+        # From the frame the client now holds: outside the damage it must not differ.
+        result["damaged_ms"] = _small_with_damage(server, frame, rounds) * 1000
+    return result
+
+
+def _small_with_damage(server: RFBServer, last: np.ndarray, rounds: int) -> float:
+    """Median seconds of one small change when the capture says which tiles were drawn."""
+    from tasuke.rfb.tiles import Rect, tile_mask
+
+    times = []
+    frame = last.copy()
+    for i in range(rounds):
+        x = 300 + i * 8
+        frame[600:620, x : x + 6, :3] = 0
+        _request(server, incremental=True)
+        started = time.perf_counter()
+        job = server.begin_update()
+        assert job is not None
+        damage = tile_mask([Rect(x, 600, 6, 20)], 1920, 1080)
+        server.finish_update(job, server.encode_update(job, frame, None, damage))
+        times.append(time.perf_counter() - started)
+        server.data_to_send()
+    return statistics.median(times)
+
+
+def h264_frame_ms(rounds: int = 30) -> float | None:
+    """Median ms to encode one 640x360 photographic frame as H.264 (None: not built)."""
+    try:
+        from tasuke.rfb.encoders.h264 import H264Encoder
+    except ImportError:
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from assets import photo
+
+    frames = [photo(640, 360, phase=i / 6) for i in range(rounds)]
+    encoder = H264Encoder(640, 360, quality=6)
+    times = []
+    for frame in frames:
+        started = time.perf_counter()
+        encoder.encode(frame)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:]) * 1000  # the first is the IDR picture
 
 
 def profile(a: np.ndarray, b: np.ndarray) -> str:
@@ -107,6 +151,9 @@ def main() -> None:
             results[name] = measure(encodings, a, b)
         except Exception as exc:  # an older core may lack an encoding: report, do not stop
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    h264 = h264_frame_ms()
+    if h264 is not None:
+        results["h264 640x360 frame"] = {"h264_ms": h264}
     print(json.dumps(results))
     if "--profile" in sys.argv:
         print(profile(a, b))

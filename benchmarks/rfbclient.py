@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import simplejpeg
 
-__all__ = ["NOVNC_LIKE", "RFBClient", "Update"]
+__all__ = ["NOVNC_H264", "NOVNC_LIKE", "RFBClient", "Update"]
 
 # What noVNC 1.x sends (quality 6, compression 2), minus the ones it never sees here.
 NOVNC_LIKE = (1, 7, 16, 0, -32 + 6, -256 + 2, -223, -224, -239, -258, -312, -313)
+# noVNC 1.7 where WebCodecs decodes H.264: encoding 50 right after CopyRect.
+NOVNC_H264 = (1, 50, *NOVNC_LIKE[1:])
 _PIXEL_FORMAT = struct.pack(">BBBBHHHBBBxxx", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
 
 
@@ -49,6 +51,7 @@ class RFBClient:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _zlib: list = field(default_factory=lambda: [zlib.decompressobj() for _ in range(4)])
     _zrle: "zlib._Decompress" = field(default_factory=zlib.decompressobj)
+    _h264: dict = field(default_factory=dict)
 
     async def read(self, n: int) -> bytes:
         data = await self.reader.readexactly(n)
@@ -145,6 +148,20 @@ class RFBClient:
             (length,) = struct.unpack(">I", await self.read(4))
             data = self._zrle.decompress(await self.read(length))
             self.fb[y : y + h, x : x + w] = decode_zrle(data, w, h)
+        elif enc == 50:  # H.264 as noVNC decodes it: U32 length, U32 flags, Annex-B
+            length, flags = struct.unpack(">II", await self.read(8))
+            data = await self.read(length)
+            key = (x, y, w, h)
+            if flags & 2:
+                self._h264.clear()
+            elif flags & 1:
+                self._h264.pop(key, None)
+            import av  # only when the server sends H.264
+
+            decoder = self._h264.setdefault(key, av.CodecContext.create("h264", "r"))
+            self.kinds["h264"] += 1
+            for frame in decoder.decode(av.Packet(data)):
+                self.fb[y : y + h, x : x + w] = frame.to_ndarray(format="rgb24")[:h, :w]
         elif enc == -239:  # Cursor: pixels and mask
             await self.read(w * h * 4 + (w + 7) // 8 * h)
         elif enc in (-223, -308):

@@ -7,8 +7,9 @@ the run prints: updates/s, KiB/s, server CPU (% of one core, from /proc/PID/stat
 screenshot once the workload is frozen. Then the encoder micro-benchmark and its profile.
 
 Options: ``--seconds N`` per measurement, ``--only WORKLOAD``, ``--baseline GITREF`` to add
-the engine as it was at GITREF (extracted with git archive) as a third server, and
-``--no-x11vnc``.
+the engine as it was at GITREF (extracted with git archive) as a third server,
+``--h264`` to add ``tasuke+h264`` (the same server, with a client that lists H.264 like noVNC
+1.7 with WebCodecs), and ``--no-x11vnc``.
 """
 
 import argparse
@@ -39,7 +40,7 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 from tests.support.xvfb import xauth_free_env, xvfb  # noqa: E402
 
 from assets import render_assets  # noqa: E402
-from rfbclient import RFBClient  # noqa: E402
+from rfbclient import NOVNC_H264, NOVNC_LIKE, RFBClient  # noqa: E402
 from xworkload import TEXT_AREA  # noqa: E402
 
 _RFB_CLI_ONLY = (
@@ -175,10 +176,19 @@ async def _typing_latency(client: RFBClient, seconds: float) -> list[float]:
 
 
 async def _measure(
-    display: str, server_pid: int, port: int, workload: str, seconds: float, workload_pid: int
+    display: str,
+    server_pid: int,
+    port: int,
+    workload: str,
+    seconds: float,
+    workload_pid: int,
+    *,
+    h264: bool = False,
 ) -> Result:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
-    client = RFBClient(reader, writer, continuous=True)  # as noVNC: when the server offers it
+    # As noVNC: continuous updates when the server offers them; "+h264" lists encoding 50.
+    encodings = NOVNC_H264 if h264 else NOVNC_LIKE
+    client = RFBClient(reader, writer, encodings=encodings, continuous=True)
     result = Result("", workload)
     await client.connect()
     task = asyncio.create_task(client.run())
@@ -228,12 +238,15 @@ def run_one(
 ) -> Result:
     env = xauth_free_env(display)
     argv = [sys.executable, str(HERE / "xworkload.py"), workload, str(assets)]
+    kind, _, variant = server.partition("+")
     try:
         with (
             _process(argv, env, r"^ready") as (wpid, _),
-            _server(server, display, baseline) as (spid, port),
+            _server(kind, display, baseline) as (spid, port),
         ):
-            result = asyncio.run(_measure(display, spid, port, workload, seconds, wpid))
+            result = asyncio.run(
+                _measure(display, spid, port, workload, seconds, wpid, h264=variant == "h264")
+            )
     except Exception as exc:
         result = Result(server, workload, failure=f"{type(exc).__name__}: {exc}")
     result.server = server
@@ -268,10 +281,12 @@ def encode_bench(assets: Path, baseline: Path | None) -> str:
     out = []
     runs = [("tasuke", None)] + ([("tasuke@baseline", baseline)] if baseline else [])
     rows = [
-        "| engine | encodings | full 1080p change ms | bytes | idle check ms | small change ms |",
-        "|---|---|---:|---:|---:|---:|",
+        "| engine | encodings | full 1080p change ms | bytes | idle check ms | small change ms "
+        "| small change, damage known, ms |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     profile = ""
+    h264 = ""
     for name, path in runs:
         env = dict(os.environ)
         if path is not None:
@@ -284,13 +299,19 @@ def encode_bench(assets: Path, baseline: Path | None) -> str:
         profile = profile or rest
         for case, m in json.loads(first).items():
             if "error" in m:
-                rows.append(f"| {name} | {case} | {m['error']} ||||")
+                rows.append(f"| {name} | {case} | {m['error']} |||||")
                 continue
+            if "h264_ms" in m:
+                h264 = f"H.264 encoding of one 640x360 video frame: {m['h264_ms']:.1f} ms"
+                continue
+            damaged = f"{m['damaged_ms']:.2f}" if "damaged_ms" in m else "-"
             rows.append(
                 f"| {name} | {case} | {m['full_ms']:.1f} | {m['full_bytes']} | "
-                f"{m['idle_ms']:.2f} | {m['small_ms']:.2f} |"
+                f"{m['idle_ms']:.2f} | {m['small_ms']:.2f} | {damaged} |"
             )
     out.append("\n".join(rows))
+    if h264:
+        out.append(h264)
     out.append("Profile of whole-screen changes (tight+jpeg, work tree):\n```\n" + profile + "```")
     return "\n\n".join(out)
 
@@ -302,6 +323,9 @@ def main() -> int:
     parser.add_argument("--baseline", metavar="GITREF")
     parser.add_argument("--no-x11vnc", action="store_true")
     parser.add_argument("--no-encode", action="store_true")
+    parser.add_argument(
+        "--h264", action="store_true", help="add tasuke+h264: a client that lists H.264 (50)"
+    )
     args = parser.parse_args()
     cpu = next(
         (
@@ -330,7 +354,8 @@ def main() -> int:
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
             baseline = baseline / "src"
-        servers = ["tasuke"] + (["tasuke@baseline"] if baseline else [])
+        servers = ["tasuke"] + (["tasuke+h264"] if args.h264 else [])
+        servers += ["tasuke@baseline"] if baseline else []
         servers += [] if args.no_x11vnc else ["x11vnc"]
         results = []
         with xvfb(1920, 1080) as display:

@@ -30,7 +30,7 @@ PEER_WAIT_TIMEOUT: Final = 10 * 60
 WS_TICKET_TTL: Final = 30.0
 """A console WebSocket ticket must be spent within this many seconds."""
 JOIN_ATTEMPTS_PER_MINUTE: Final = 10
-"""Failed joins allowed per source address per minute."""
+"""Failed joins allowed per source network (IPv4 /24, IPv6 /64) per minute."""
 MAX_SESSION_CONTROL_MESSAGES: Final = 32
 """Control (text) frames both legs together may send in one session after the opening; a
 session needs a handful (consent, verified, end), so more is a flood and ends the session."""
@@ -205,3 +205,18 @@ AUDIT_PAGE_SIZE: Final = 100
 """Audit log entries shown per page in the console."""
 MAX_NETWORK_NOTE: Final = 200
 """Length of the note an admin keeps with an allowed or blocked network."""
+
+# --- Fixes after the security review (server helper) -----------------------------------------
+THROTTLED_AUDIT_INTERVAL: Final = 60.0
+"""A sign-in attempt turned away by the throttle is written to the audit log
+(``signin.throttled``) at most once per source network per this many seconds, so a flood of
+refused guesses cannot fill the log."""
+MAX_FAILED_JOINS_SERVER_PER_MINUTE: Final = 300
+"""Failed joins (wrong, expired or used session numbers) the whole server accepts per
+JOIN_RATE_WINDOW, whatever their sources; past it every join waits, so a guesser spread over
+many networks still gets only this many guesses a minute."""
+OPERATOR_RECHECK_INTERVAL: Final = 5.0
+"""A live console leg re-reads its operator this often; disabled, or the password or second
+factor reset (from another process, such as ``tasuke operator``), ends the session."""
+MAX_FORM_FIELDS: Final = 50
+"""Fields a form may have before the CSRF check parses it; more is refused (400)."""

@@ -10,16 +10,20 @@ __all__ = ["open_backend"]
 
 
 def open_backend(
-    display: str | None = None, *, environ: Mapping[str, str] | None = None
+    display: str | None = None, *, environ: Mapping[str, str] | None = None, monitor: int = 0
 ) -> tuple[ScreenSource, InputSink]:
     """Open the screen source and input sink for ``display`` (or ``$DISPLAY``).
+
+    ``monitor`` 0 captures the whole desktop, 1.. one monitor (in the order the source's
+    ``monitors()`` lists them).
 
     Only X11 exists so far; Windows and macOS backends will be chosen here too.
     ``environ`` defaults to ``os.environ`` and is a parameter so tests can pass
     their own.
 
     Raises:
-        ConfigError: no display was given or found, or it cannot be opened.
+        ConfigError: no display was given or found, it cannot be opened, or it has no
+            such monitor.
     """
     env = os.environ if environ is None else environ
     name = display or env.get("DISPLAY")
@@ -32,7 +36,7 @@ def open_backend(
     from tasuke.desktop.x11 import X11Screen
     from tasuke.desktop.x11_input import X11Input
 
-    screen = X11Screen(name)
+    screen = X11Screen(name, monitor=monitor)
     try:
         sink = X11Input(name)
     except BaseException:

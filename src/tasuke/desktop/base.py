@@ -6,12 +6,20 @@ Everything above this seam (the RFB engine, the agent) is OS-independent.
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Cursor", "Frame", "InputSink", "ScreenSource"]
+__all__ = [
+    "ChangeEvents",
+    "Cursor",
+    "DamagedRegions",
+    "Frame",
+    "InputSink",
+    "Monitors",
+    "ScreenSource",
+]
 
 Frame = npt.NDArray[np.uint8]
 """A screen picture: shape (height, width, 4), dtype uint8, byte order B, G, R, X."""
@@ -49,6 +57,70 @@ class ScreenSource(Protocol):
 
     def close(self) -> None:
         """Release the display connection and buffers."""
+        ...
+
+
+@runtime_checkable
+class DamagedRegions(Protocol):
+    """Optional for a :class:`ScreenSource`: where the screen was drawn, and partial grabs.
+
+    A source that has both methods lets the screen engine capture and compare only what
+    changed (a typed letter, a clock), instead of the whole screen on every change.
+    """
+
+    def damaged_regions(self) -> list[tuple[int, int, int, int]] | None:
+        """Rectangles (x, y, width, height) drawn since the previous call, possibly
+        overlapping; [] if nothing was drawn; None if the source cannot tell this time
+        (then everything must be treated as changed). Call it before grabbing.
+        """
+        ...
+
+    def grab_region(self, x: int, y: int, width: int, height: int) -> Frame:
+        """Capture one rectangle of the area now, as (height, width, 4) B, G, R, X.
+
+        The result may share memory with the backend until the next grab; copy it.
+        """
+        ...
+
+
+@runtime_checkable
+class ChangeEvents(Protocol):
+    """Optional for a :class:`ScreenSource`: a file descriptor that becomes readable when the
+    screen may have changed (X11: damage and cursor-change events), so that an idle screen
+    costs no polling. The engine only waits on it; the source reads it."""
+
+    def fileno(self) -> int:
+        """The descriptor to wait on, or -1 when the source has no change events."""
+        ...
+
+    def events_queued(self) -> bool:
+        """True if change events were already read from the descriptor but not yet handled
+        (it will not become readable for them again). Call it from the capturing thread."""
+        ...
+
+
+@runtime_checkable
+class Monitors(Protocol):
+    """Optional for a :class:`ScreenSource`: the desktop's monitors, and which one to capture.
+
+    Monitors are numbered from 1 in the order :meth:`monitors` lists them; 0 means the whole
+    desktop (every monitor).
+    """
+
+    def monitors(self) -> list[tuple[int, int, int, int]]:
+        """Every monitor as (x, y, width, height) in desktop coordinates."""
+        ...
+
+    def captured_area(self) -> tuple[int, int, int, int]:
+        """The area being captured, (x, y, width, height) in desktop coordinates."""
+        ...
+
+    def select_monitor(self, index: int) -> None:
+        """Capture monitor ``index`` from now on (0: the whole desktop).
+
+        Raises:
+            ConfigError: there is no such monitor.
+        """
         ...
 
 

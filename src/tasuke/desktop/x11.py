@@ -18,7 +18,7 @@ import mss.exception
 import numpy as np
 import Xlib.display
 import Xlib.error
-from Xlib.ext import damage
+from Xlib.ext import damage, xfixes
 
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.errors import ConfigError, DesktopError
@@ -26,6 +26,8 @@ from tasuke.errors import ConfigError, DesktopError
 __all__ = ["X11Screen", "argb_to_rgba", "open_display", "translated_errors"]
 
 _log = logging.getLogger(__name__)
+_MAX_DAMAGE_RECTS = 256
+"""More damage events than this in one poll: report "everything" instead of a list."""
 
 # Everything python-xlib and mss raise when the server refuses a request or
 # goes away. OSError covers a socket closed under python-xlib's feet.
@@ -101,6 +103,15 @@ def argb_to_rgba(argb: "np.ndarray[Any, np.dtype[np.uint32]]", w: int, h: int) -
     return out
 
 
+def _box(monitor: Any) -> tuple[int, int, int, int]:
+    return (
+        int(monitor["left"]),
+        int(monitor["top"]),
+        int(monitor["width"]),
+        int(monitor["height"]),
+    )
+
+
 class X11Screen:
     """A :class:`~tasuke.desktop.base.ScreenSource` for one X display.
 
@@ -121,28 +132,70 @@ class X11Screen:
             self._xlib.xfixes_query_version()
             self._root = self._xlib.screen().root
             self._mss = mss.MSS(display=display)
-            monitors = self._mss.monitors
+            if not self._mss.monitors:  # asked here, where its failures are translated
+                raise mss.exception.ScreenShotError("the display lists no screen")
         except _BACKEND_ERRORS as exc:
             self._xlib.close()
             raise ConfigError(f"cannot capture X display {display!r}: {exc}") from exc
         self._closed = False
-        if not 0 <= monitor < len(monitors):
+        self._name = display
+        self._monitor: dict[str, int] = {}
+        self._rects: list[tuple[int, int, int, int]] | None = None  # None: everything
+        self._damaged = True
+        try:
+            self.select_monitor(monitor)
+        except ConfigError:
             self.close()
-            raise ConfigError(f"X display {display!r} has no monitor {monitor}")
-        self._monitor = dict(monitors[monitor])
+            raise
         self._cursor: Cursor | None = None
+        self._cursor_event = -1
+        self._cursor_news = True
+        try:
+            # Shape changes arrive as events, so an unchanged pointer costs no round trip.
+            self._xlib.xfixes_select_cursor_input(self._root, xfixes.XFixesDisplayCursorNotifyMask)
+            info = self._xlib.query_extension("XFIXES")
+            self._cursor_event = info.first_event + xfixes.XFixesCursorNotify
+        except _BACKEND_ERRORS as exc:
+            _log.info("no cursor change events, the shape is asked for each time: %s", exc)
         self._damage: int | None = None
         self._damage_event = -1
         try:
             if self._xlib.has_extension("DAMAGE"):
                 self._xlib.damage_query_version()
-                self._damage = self._root.damage_create(damage.DamageReportNonEmpty)
+                # Delta rectangles: an event only when the damaged area grows, and the area
+                # is reset by DamageSubtract on each poll, so a busy window sends a few
+                # events per poll rather than one per drawing request.
+                self._damage = self._root.damage_create(damage.DamageReportDeltaRectangles)
                 info = self._xlib.query_extension("DAMAGE")
                 self._damage_event = info.first_event + damage.DamageNotifyCode
                 self._xlib.sync()
         except _BACKEND_ERRORS as exc:
             _log.info("no XDamage hints, every poll captures: %s", exc)
             self._damage = None
+
+    def monitors(self) -> list[tuple[int, int, int, int]]:
+        """Every monitor (RandR 1.5 monitors, as mss lists them) in desktop coordinates."""
+        return [_box(m) for m in self._mss.monitors[1:]]
+
+    def captured_area(self) -> tuple[int, int, int, int]:
+        """The captured area (a monitor, or the whole root window) in desktop coordinates."""
+        return _box(self._monitor)
+
+    def select_monitor(self, index: int) -> None:
+        """Capture monitor ``index`` (1..) from now on, or with 0 the whole root window.
+
+        Raises:
+            ConfigError: the display has no such monitor.
+        """
+        monitors = self._mss.monitors
+        if not 0 <= index < len(monitors):
+            raise ConfigError(
+                f"X display {self._name!r} has no monitor {index} "
+                f"(it has {len(monitors) - 1}; 0 means all of them)"
+            )
+        self._monitor = {k: int(monitors[index][k]) for k in ("left", "top", "width", "height")}
+        # Damage seen so far was relative to the old area: the next capture is whole.
+        self._rects = None
         self._damaged = True
 
     def size(self) -> tuple[int, int]:
@@ -172,31 +225,104 @@ class X11Screen:
         Raises:
             DesktopError: the display connection failed.
         """
+        rects = self.damaged_regions()
+        return rects is None or bool(rects)
+
+    def damaged_regions(self) -> list[tuple[int, int, int, int]] | None:
+        """Rectangles (x, y, width, height) of the captured area drawn since the last call;
+        None when unknown (no XDamage, the first call, or too many to be worth listing).
+
+        Like :meth:`damaged`, call it before grabbing: the damage is reset first.
+
+        Raises:
+            DesktopError: the display connection failed.
+        """
         if self._damage is None:
-            return True
+            return None
         with translated_errors("damage query"):
-            while self._xlib.pending_events():
-                event = self._xlib.next_event()
-                # python-xlib registers a copy of the event class: compare codes, not types.
-                if event.type & 0x7F == self._damage_event:
-                    self._damaged = True
+            self._read_events()
             if not self._damaged:
-                return False
-            self._damaged = False
+                return []
+            rects, self._rects, self._damaged = self._rects, [], False
             self._xlib.damage_subtract(self._damage)
             self._xlib.sync()
-        return True
+        return rects
+
+    def fileno(self) -> int:
+        """The X connection's socket, readable when damage or cursor events arrive; -1
+        without XDamage (then every poll captures anyway)."""
+        return int(self._xlib.fileno()) if self._damage is not None else -1
+
+    def events_queued(self) -> bool:
+        """True if events were read off the socket (e.g. while waiting for a reply) and not
+        handled yet.
+
+        Raises:
+            DesktopError: the display connection failed.
+        """
+        with translated_errors("event query"):
+            return bool(self._xlib.pending_events())
+
+    def _read_events(self) -> None:
+        while self._xlib.pending_events():
+            event = self._xlib.next_event()
+            # python-xlib registers a copy of the event class: compare codes, not types.
+            code = event.type & 0x7F
+            if code == self._damage_event:
+                self._note_damage(event.area)
+            elif code == self._cursor_event:
+                self._cursor_news = True
+
+    def _note_damage(self, area: Any) -> None:
+        self._damaged = True
+        if self._rects is None:
+            return
+        if len(self._rects) >= _MAX_DAMAGE_RECTS:
+            self._rects = None  # a busy screen: one whole capture is cheaper
+            return
+        left, top = int(self._monitor["left"]), int(self._monitor["top"])
+        width, height = self.size()
+        x0, y0 = max(0, int(area.x) - left), max(0, int(area.y) - top)
+        x1 = min(width, int(area.x) + int(area.width) - left)
+        y1 = min(height, int(area.y) + int(area.height) - top)
+        if x1 > x0 and y1 > y0:
+            self._rects.append((x0, y0, x1 - x0, y1 - y0))
+
+    def grab_region(self, x: int, y: int, width: int, height: int) -> Frame:
+        """Capture one rectangle of the area (coordinates relative to it) as B, G, R, X.
+
+        Raises:
+            DesktopError: the capture failed (display gone).
+        """
+        box = {
+            "left": int(self._monitor["left"]) + x,
+            "top": int(self._monitor["top"]) + y,
+            "width": width,
+            "height": height,
+        }
+        with translated_errors("screen capture"):
+            try:
+                shot = self._mss.grab(box)
+            except AssertionError as exc:
+                raise DesktopError(f"X11 screen capture failed: no reply ({exc})") from exc
+        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
 
     def cursor(self) -> Cursor | None:
         """Return the pointer shape from XFixes GetCursorImage.
 
         The reply's serial changes with the shape, so an unchanged shape
-        returns the same :class:`Cursor` object without converting pixels.
+        returns the same :class:`Cursor` object without converting pixels; and XFixes
+        cursor-change events tell when to ask at all, so an unchanged shape costs no round trip.
 
         Raises:
             DesktopError: the request failed (display gone).
         """
         with translated_errors("cursor query"):
+            if self._cursor_event >= 0 and self._cursor is not None:
+                self._read_events()
+                if not self._cursor_news:
+                    return self._cursor
+            self._cursor_news = False
             reply = self._xlib.xfixes_get_cursor_image(self._root)
         if self._cursor is not None and self._cursor.serial == reply.cursor_serial:
             return self._cursor

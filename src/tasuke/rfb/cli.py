@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import logging
 import signal
@@ -18,7 +19,7 @@ from tasuke.desktop.base import InputSink, ScreenSource
 from tasuke.errors import ConfigError, RemoteError, TasukeError
 from tasuke.rfb.session import serve_rfb
 
-__all__ = ["TCPByteStream", "parse_loopback_listen", "register"]
+__all__ = ["TCPByteStream", "parse_loopback_listen", "parse_monitor", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,28 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--view-only", action="store_true", help="ignore keyboard and mouse input from viewers"
     )
+    parser.add_argument(
+        "--monitor",
+        default="all",
+        type=parse_monitor,
+        metavar="N|all",
+        help="show only the N-th monitor that `xrandr --listmonitors` lists (counting from 1), "
+        "or all of them (the default; viewers with ExtendedDesktopSize get one screen each)",
+    )
     parser.set_defaults(func=run_vnc)
+
+
+def parse_monitor(value: str) -> int:
+    """``all`` -> 0, ``N`` -> N (N >= 1).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else.
+    """
+    if value == "all":
+        return 0
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a monitor number from 1, or all, not {value!r}")
 
 
 def parse_loopback_listen(value: str) -> tuple[str, int]:
@@ -103,7 +125,7 @@ def run_vnc(args: argparse.Namespace) -> int:
 
     try:
         # Fail now, with a clear message, rather than on the first viewer's connection.
-        source, sink = open_backend(args.display)
+        source, sink = open_backend(args.display, monitor=args.monitor)
     except ConfigError as exc:
         print(f"tasuke vnc: {exc}", file=sys.stderr)
         return 2
@@ -111,15 +133,21 @@ def run_vnc(args: argparse.Namespace) -> int:
     sink.close()
     name = args.name or f"Tasuke {socket.gethostname()}"
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, port, args.display, name, view_only=args.view_only))
+        asyncio.run(
+            _serve(host, port, args.display, name, view_only=args.view_only, monitor=args.monitor)
+        )
     return 0
 
 
-async def _serve(host: str, port: int, display: str | None, name: str, *, view_only: bool) -> None:
+async def _serve(
+    host: str, port: int, display: str | None, name: str, *, view_only: bool, monitor: int
+) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         try:
-            await _serve_connection(TCPByteStream(reader, writer), display, name, view_only)
+            await _serve_connection(
+                TCPByteStream(reader, writer), display, name, view_only, monitor
+            )
         except RemoteError as exc:
             log.warning("viewer %s closed: %s", peer, exc.reason)
         except TasukeError as exc:
@@ -144,7 +172,7 @@ async def _serve(host: str, port: int, display: str | None, name: str, *, view_o
 
 
 async def _serve_connection(
-    stream: TCPByteStream, display: str | None, name: str, view_only: bool
+    stream: TCPByteStream, display: str | None, name: str, view_only: bool, monitor: int
 ) -> None:
     """Open the display for this viewer alone, so viewers never share a display connection."""
     from tasuke.desktop import open_backend
@@ -153,7 +181,7 @@ async def _serve_connection(
     loop = asyncio.get_running_loop()
     try:
         backend: tuple[ScreenSource, InputSink] = await loop.run_in_executor(
-            opener, open_backend, display
+            opener, functools.partial(open_backend, display, monitor=monitor)
         )
     finally:
         opener.shutdown(wait=False)

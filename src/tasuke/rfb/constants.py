@@ -10,7 +10,9 @@ __all__ = [
     "ENC_COPYRECT",
     "ENC_CURSOR",
     "ENC_DESKTOP_SIZE",
+    "ENC_EXTENDED_DESKTOP_SIZE",
     "ENC_FENCE",
+    "ENC_H264",
     "ENC_JPEG_QUALITY_MAX",
     "ENC_JPEG_QUALITY_MIN",
     "ENC_QEMU_EXTENDED_KEY",
@@ -33,6 +35,7 @@ __all__ = [
     "MSG_KEY_EVENT",
     "MSG_POINTER_EVENT",
     "MSG_QEMU",
+    "MSG_SET_DESKTOP_SIZE",
     "MSG_SET_ENCODINGS",
     "MSG_SET_PIXEL_FORMAT",
     "QEMU_EXTENDED_KEY_EVENT",
@@ -52,6 +55,8 @@ MSG_POINTER_EVENT: Final = 5
 MSG_CLIENT_CUT_TEXT: Final = 6
 MSG_ENABLE_CONTINUOUS_UPDATES: Final = 150
 """rfbproto community extension: the client turns continuous updates on or off."""
+MSG_SET_DESKTOP_SIZE: Final = 251
+"""rfbproto ExtendedDesktopSize: the client asks for another screen layout."""
 MSG_FENCE: Final = 248
 """rfbproto community extension (ClientFence / ServerFence, same layout both ways)."""
 MSG_QEMU: Final = 255
@@ -74,8 +79,11 @@ ENC_RAW: Final = 0
 ENC_COPYRECT: Final = 1
 ENC_TIGHT: Final = 7
 ENC_ZRLE: Final = 16
+ENC_H264: Final = 50
+"""H.264 rectangles as noVNC 1.7 decodes them (U32 length, U32 flags, Annex-B stream)."""
 ENC_CURSOR: Final = -239
 ENC_DESKTOP_SIZE: Final = -223
+ENC_EXTENDED_DESKTOP_SIZE: Final = -308
 ENC_QEMU_EXTENDED_KEY: Final = -258
 ENC_FENCE: Final = -312
 ENC_CONTINUOUS_UPDATES: Final = -313

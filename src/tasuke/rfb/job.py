@@ -29,6 +29,10 @@ class UpdateJob:
     requested: Rect | None
     """The part that answers a FramebufferUpdateRequest (the rest is continuous)."""
     copyrect: bool
+    h264: bool = False
+    """The viewer decodes H.264 rectangles (encoding 50): video mode may be used."""
+    extended_desktop_size: bool = False
+    """The viewer takes ExtendedDesktopSize (-308): screen layouts, one screen per monitor."""
 
 
 def raw_regions(view: ClientView, dirty: npt.NDArray[np.bool_], region: Rect) -> list[Region]:

@@ -21,6 +21,7 @@ __all__ = [
     "FramebufferUpdateRequest",
     "KeyEvent",
     "PointerEvent",
+    "SetDesktopSize",
     "SetEncodings",
     "SetPixelFormat",
     "parse_client_message",
@@ -96,6 +97,16 @@ class Fence:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class SetDesktopSize:
+    """The client asks for a framebuffer size and screen layout (rfbproto
+    ExtendedDesktopSize); ``screens`` are (id, x, y, width, height, flags)."""
+
+    width: int
+    height: int
+    screens: tuple[tuple[int, int, int, int, int, int], ...]
+
+
 ClientMessage = (
     SetPixelFormat
     | SetEncodings
@@ -105,6 +116,7 @@ ClientMessage = (
     | ClientCutText
     | EnableContinuousUpdates
     | Fence
+    | SetDesktopSize
 )
 
 _FUR = struct.Struct(">BBHHHH")
@@ -114,6 +126,8 @@ _CUT_HEADER = struct.Struct(">BxxxI")
 _ENC_HEADER = struct.Struct(">BxH")
 _QEMU_KEY = struct.Struct(">BBHII")
 _FENCE_HEADER = struct.Struct(">BxxxIB")
+_DESKTOP_HEADER = struct.Struct(">BxHHBx")
+_SCREEN = struct.Struct(">IHHHHI")
 
 
 def parse_client_message(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
@@ -169,6 +183,8 @@ def parse_client_message(buf: bytes | bytearray) -> tuple[ClientMessage, int] | 
         return EnableContinuousUpdates(bool(enable), x, y, w, h), _FUR.size
     if kind == c.MSG_FENCE:
         return _parse_fence(buf)
+    if kind == c.MSG_SET_DESKTOP_SIZE:
+        return _parse_set_desktop_size(buf)
     raise RFBError(f"unknown client message type {kind}")
 
 
@@ -210,3 +226,18 @@ def _parse_fence(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
     if len(buf) < end:
         return None
     return Fence(flags, bytes(buf[_FENCE_HEADER.size : end])), end
+
+
+def _parse_set_desktop_size(buf: bytes | bytearray) -> tuple[ClientMessage, int] | None:
+    if len(buf) < _DESKTOP_HEADER.size:
+        return None
+    _, width, height, count = _DESKTOP_HEADER.unpack_from(buf)
+    if count == 0:
+        raise RFBError("SetDesktopSize with no screens")
+    end = _DESKTOP_HEADER.size + count * _SCREEN.size
+    if len(buf) < end:
+        return None
+    screens = tuple(
+        _SCREEN.unpack_from(buf, _DESKTOP_HEADER.size + i * _SCREEN.size) for i in range(count)
+    )
+    return SetDesktopSize(width, height, screens), end

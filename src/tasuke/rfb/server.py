@@ -11,6 +11,8 @@ already authenticated both ends, and ``tasuke vnc`` listens on loopback only.
 
 import enum
 import struct
+import time
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -19,38 +21,31 @@ from tasuke import limits
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.errors import LocalError, RFBError
 from tasuke.rfb import constants as c
-from tasuke.rfb.encoders.cursor import encode_cursor
-from tasuke.rfb.encoders.raw import encode_raw
-from tasuke.rfb.encoders.tight import (
-    PALETTE_MAX,
-    PALETTE_MAX_LOSSY,
-    REFINED_JPEG_LEVEL,
-    TightEncoder,
-)
-from tasuke.rfb.encoders.zrle import ZRLEEncoder
 from tasuke.rfb.flow import Flow
-from tasuke.rfb.job import UpdateJob, fit, raw_regions
+from tasuke.rfb.job import UpdateJob, fit
+from tasuke.rfb.layout import (
+    REASON_CLIENT,
+    REASON_SERVER,
+    STATUS_OK,
+    STATUS_PROHIBITED,
+    Layout,
+    layout_rectangle,
+)
 from tasuke.rfb.messages import (
     ClientMessage,
     EnableContinuousUpdates,
     Fence,
     FramebufferUpdateRequest,
+    SetDesktopSize,
     SetEncodings,
     SetPixelFormat,
     parse_client_message,
 )
 from tasuke.rfb.pixelformat import DEFAULT_PIXEL_FORMAT
-from tasuke.rfb.plan import Kind, Region, classify, plan_regions
-from tasuke.rfb.scroll import find_vertical_shift
-from tasuke.rfb.tiles import ClientView, Keys, Rect
+from tasuke.rfb.tiles import Rect
+from tasuke.rfb.update import RECT, Picture, update_header
 
 __all__ = ["RFBServer", "State", "UpdateJob"]
-
-_RECT = struct.Struct(">HHHHi")
-_UPDATE = struct.Struct(">BxH")
-_MAX_RECTS = 0xFFFF
-_SMALL_UPDATE_TILES = 8
-"""Up to this many changed tiles, each is cut to the bounding box of what changed in it."""
 
 
 class State(enum.Enum):
@@ -71,7 +66,14 @@ class RFBServer:
         LocalError: (constructor) a framebuffer size outside 1..limits.MAX_FRAMEBUFFER_DIM.
     """
 
-    def __init__(self, width: int, height: int, *, name: str) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         for dim in (width, height):
             if not 0 < dim <= limits.MAX_FRAMEBUFFER_DIM:
                 raise LocalError(f"framebuffer size {width}x{height} is out of range")
@@ -85,14 +87,18 @@ class RFBServer:
         self._buffer = bytearray()
         self._out = bytearray(c.SERVER_VERSION)
         self._events: list[ClientMessage] = []
-        self._view = ClientView(width, height)
-        self._tight = TightEncoder()
-        self._zrle = ZRLEEncoder()
+        self._picture = Picture(width, height, clock=clock)
         self._request: Rect | None = None
         self._full: Rect | None = None
-        self._cursor_serial: int | None = None
         self._flow = Flow()
         self._in_flight: UpdateJob | None = None
+        self._screens: tuple[Rect, ...] = ()
+        self._layout_sent: Layout | None = None
+        self._layout_refused = False
+
+    def close(self) -> None:
+        """Free per-connection encoder state (the H.264 encoder); idempotent."""
+        self._picture.close()
 
     # --- I/O boundary ---------------------------------------------------------------------
 
@@ -196,7 +202,7 @@ class RFBServer:
                 e for e in message.encodings if c.ENC_ZLIB_LEVEL_MIN <= e <= c.ENC_ZLIB_LEVEL_MAX
             ]
             if levels:
-                self._tight.set_zlib_level(levels[0] - c.ENC_ZLIB_LEVEL_MIN)
+                self._picture.set_zlib_level(levels[0] - c.ENC_ZLIB_LEVEL_MIN)
             self._out += self._flow.on_encodings(message.encodings)
         elif isinstance(message, FramebufferUpdateRequest):
             self._on_request(message)
@@ -204,6 +210,8 @@ class RFBServer:
             self._out += self._flow.on_enable(message, self.width, self.height)
         elif isinstance(message, Fence):
             self._out += self._flow.on_fence(message)
+        elif isinstance(message, SetDesktopSize):
+            self._layout_refused = True  # answered by the next update
 
     def _on_request(self, req: FramebufferUpdateRequest) -> None:
         region = Rect(req.x, req.y, req.width, req.height).clip(self.width, self.height)
@@ -228,9 +236,9 @@ class RFBServer:
 
     @property
     def refresh_pending(self) -> bool:
-        """True while the client holds JPEG approximations that a still screen will replace
-        (so polls must run the encoder even when nothing was drawn)."""
-        return self._view.lossy_pending
+        """True while the client holds approximations (JPEG tiles, an H.264 region) that a
+        still screen will replace, so polls must run the encoder even when nothing was drawn."""
+        return self._picture.refresh_pending
 
     def _continuous_region(self) -> Rect | None:
         return None if self._flow.throttled else self._flow.continuous
@@ -281,100 +289,56 @@ class RFBServer:
         job = UpdateJob(
             region, self._full, self.encoding, self.jpeg_level, self.pixel_format,
             c.ENC_CURSOR in self.encodings, c.ENC_DESKTOP_SIZE in self.encodings, requested,
-            c.ENC_COPYRECT in self.encodings,
+            c.ENC_COPYRECT in self.encodings, c.ENC_H264 in self.encodings,
+            c.ENC_EXTENDED_DESKTOP_SIZE in self.encodings,
         )  # fmt: skip
         self._request = self._full = None
         self._in_flight = job
         return job
 
-    def encode_update(self, job: UpdateJob, frame: Frame, cursor: Cursor | None) -> bytes | None:
+    def encode_update(
+        self,
+        job: UpdateJob,
+        frame: Frame,
+        cursor: Cursor | None,
+        damage: npt.NDArray[np.bool_] | None = None,
+    ) -> bytes | None:
         """Encode the FramebufferUpdate for ``job``; None when nothing the client asked about
         changed. Safe to run on a worker thread while the event loop feeds :meth:`receive_data`
-        (it touches only the per-client picture state and the encoders)."""
+        (it touches only the per-client picture state and the encoders).
+
+        ``damage`` is a (rows, cols) tile mask: the caller promises that ``frame`` equals the
+        frame of the previous call outside those tiles, so only they are compared."""
         frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
         if (width, height) != (self.width, self.height):
-            if job.desktop_size and self._resize(width, height):
-                return _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, 1) + _RECT.pack(
-                    0, 0, width, height, c.ENC_DESKTOP_SIZE
-                )
-            frame = fit(frame, self.width, self.height)
-        view = self._view
-        keys = view.keys(frame)
-        dirty = view.dirty_tiles(keys)
-        if job.full is not None:
-            dirty |= view.region_mask(job.full)
-        dirty &= view.region_mask(job.region)
-        copy = b""
-        if job.copyrect and job.full is None and np.count_nonzero(dirty) > _SMALL_UPDATE_TILES:
-            copy, dirty = self._copy_scrolled(keys, dirty, job.region)
-        lossy = job.jpeg is not None and job.pixel_format.tight_24
-        limit = PALETTE_MAX_LOSSY if lossy else PALETTE_MAX
-        if int(np.count_nonzero(dirty)) <= _SMALL_UPDATE_TILES:
-            # Few tiles: send only the changed pixels' bounding box of each.
-            boxes = [b.intersect(job.region) for b in view.changed_boxes(dirty)]
-            regions = [classify(keys, b, limit) for b in boxes if b is not None]
-        elif job.encoding == c.ENC_TIGHT:
-            regions = plan_regions(keys, view, dirty, job.region, limit)
-        else:
-            regions = raw_regions(view, dirty, job.region)
-        refresh: list[Region] = []
-        if job.encoding == c.ENC_TIGHT:
-            # Tiles sent as JPEG that have been still for a while are sent again exactly.
-            ready = view.age_lossy(dirty) & view.region_mask(job.region)
-            if ready.any():
-                refresh = plan_regions(keys, view, ready, job.region, PALETTE_MAX)
-        send_cursor = cursor is not None and job.cursor and cursor.serial != self._cursor_serial
-        if not regions and not refresh and not send_cursor and not copy:
-            return None
-        body = bytearray()
-        count = 0
-        if send_cursor:
-            assert cursor is not None
-            ch, cw = cursor.pixels.shape[:2]
-            body += _RECT.pack(cursor.hot_x, cursor.hot_y, cw, ch, c.ENC_CURSOR)
-            body += encode_cursor(cursor, job.pixel_format)
-            self._cursor_serial = cursor.serial
-            count += 1
-        if copy:  # first, so that its source is what the client had before this update
-            body += copy
-            count += 1
-        planned = [(region, job.jpeg) for region in regions]
-        # A refresh is exact where a palette fits (text); true photos get the best JPEG,
-        # which is a tenth of their exact size and looks the same.
-        refined = REFINED_JPEG_LEVEL if lossy else None
-        planned += [(region, refined) for region in refresh]
-        planned = planned[: _MAX_RECTS - count]
-        for region, jpeg in planned:
-            r = region.rect
-            body += _RECT.pack(r.x, r.y, r.width, r.height, job.encoding)
-            if job.encoding == c.ENC_TIGHT:
-                body += self._tight.encode(frame, keys, region, job.pixel_format, jpeg)
-                approximate = jpeg is not None and jpeg < REFINED_JPEG_LEVEL
-                view.note_quality(r, lossy=lossy and approximate and region.kind is Kind.PHOTO)
-            elif job.encoding == c.ENC_ZRLE:
-                body += self._zrle.encode(frame, keys, r, job.pixel_format)
-            else:
-                pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
-                body += encode_raw(pixels, job.pixel_format)
-        view.mark_sent(keys, [region.rect for region, _ in planned])
-        return _UPDATE.pack(c.MSG_FRAMEBUFFER_UPDATE, count + len(planned)) + bytes(body)
+            if (job.desktop_size or job.extended_desktop_size) and self._resize(width, height):
+                return update_header(1) + self._size_rectangle(job, REASON_SERVER, STATUS_OK)
+            frame, damage = fit(frame, self.width, self.height), None
+        if job.extended_desktop_size and (self._layout_refused or self._layout_sent != self.layout):
+            refused, self._layout_refused = self._layout_refused, False
+            reason, status = (REASON_CLIENT, STATUS_PROHIBITED) if refused else (REASON_SERVER, 0)
+            # The size is unchanged, so the client keeps its picture (noVNC does).
+            return update_header(1) + self._size_rectangle(job, reason, status)
+        return self._picture.encode(job, frame, cursor, damage)
 
-    def _copy_scrolled(
-        self, keys: Keys, dirty: npt.NDArray[np.bool_], region: Rect
-    ) -> tuple[bytes, npt.NDArray[np.bool_]]:
-        """A CopyRect for content that moved vertically, and the tiles still to send."""
-        view = self._view
-        area = view.changed_extent()
-        area = None if area is None else area.intersect(region)
-        shift = None if area is None else find_vertical_shift(keys, view, area)
-        if shift is None:
-            return b"", dirty
-        d = shift.dest
-        copy = _RECT.pack(d.x, d.y, d.width, d.height, c.ENC_COPYRECT)
-        copy += struct.pack(">HH", d.x, shift.source_y)
-        view.copy_within(shift.source_y, d)
-        return copy, view.dirty_tiles(keys) & view.region_mask(region)
+    @property
+    def layout(self) -> Layout:
+        """The framebuffer size and its screens (one per monitor shown)."""
+        inside = tuple(r for s in self._screens if (r := s.clip(self.width, self.height)))
+        return self.width, self.height, inside or (Rect(0, 0, self.width, self.height),)
+
+    def set_screens(self, screens: tuple[Rect, ...]) -> None:
+        """Say where the monitors are in the framebuffer; viewers that support
+        ExtendedDesktopSize are told in their next update. Call it from the thread that runs
+        :meth:`encode_update`."""
+        self._screens = screens
+
+    def _size_rectangle(self, job: UpdateJob, reason: int, status: int) -> bytes:
+        if not job.extended_desktop_size:
+            return RECT.pack(0, 0, self.width, self.height, c.ENC_DESKTOP_SIZE)
+        self._layout_sent = self.layout
+        return layout_rectangle(self._layout_sent, reason=reason, status=status)
 
     def finish_update(self, job: UpdateJob, data: bytes | None) -> None:
         """Queue the encoded update, or put the request back when there was nothing to send.
@@ -399,5 +363,5 @@ class RFBServer:
             return False
         self.width, self.height = width, height
         # RFC 6143 7.8.2: the DesktopSize rectangle ends the update; the next one is all new.
-        self._view = ClientView(width, height)
+        self._picture.resize(width, height)
         return True

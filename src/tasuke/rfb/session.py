@@ -13,26 +13,24 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar
 
 from tasuke import limits
-from tasuke.desktop.base import Frame, InputSink, ScreenSource
-from tasuke.rfb.messages import ClientMessage, KeyEvent, PointerEvent
+from tasuke.desktop.base import ChangeEvents, InputSink, ScreenSource
+from tasuke.rfb.capture import Capture, DamageHint, MonitorChoice
+from tasuke.rfb.messages import (
+    ClientMessage,
+    FramebufferUpdateRequest,
+    KeyEvent,
+    PointerEvent,
+    SetDesktopSize,
+)
 from tasuke.rfb.server import RFBServer, UpdateJob
 from tasuke.rfb.tiles import Rect
 
-__all__ = ["ByteStream", "DamageHint", "serve_rfb"]
+__all__ = ["ByteStream", "DamageHint", "MonitorChoice", "serve_rfb"]
 
 _T = TypeVar("_T")
-
-
-@runtime_checkable
-class DamageHint(Protocol):
-    """Optional for a ScreenSource: tells whether anything was drawn since the last call."""
-
-    def damaged(self) -> bool:
-        """False only if the screen is certainly unchanged since the previous call."""
-        ...
 
 
 class ByteStream(Protocol):
@@ -58,8 +56,13 @@ async def serve_rfb(
     *,
     name: str,
     input_allowed: Callable[[], bool] = _allow_always,
+    monitor: MonitorChoice | None = None,
 ) -> None:
     """Serve one RFB client on ``stream`` until the stream ends.
+
+    ``monitor`` chooses which monitor is shown, and lets the caller switch it while the
+    session runs; without it the source's own choice stands (all monitors for X11). With
+    several monitors shown, viewers that support ExtendedDesktopSize get one screen each.
 
     Input is injected into ``sink`` only while ``input_allowed()`` is true (and sink is not
     None); a key pressed while allowed is still released later, so nothing stays stuck down.
@@ -71,12 +74,21 @@ async def serve_rfb(
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-screen")
     injector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-input")
     try:
-        runner = _Runner(stream, source, sink, worker, injector, input_allowed)
+        runner = _Runner(stream, source, sink, worker, injector, input_allowed, monitor)
+        await runner.call(runner.capture.apply_choice)  # the first size is the chosen monitor's
         width, height = await runner.call(source.size)
+        if runner.events is not None:
+            runner.events_fd = await runner.call(runner.events.fileno)
         runner.core = RFBServer(width, height, name=name)
-        await runner.run()
+        try:
+            await runner.run()
+        finally:
+            # On the worker, after any update still being encoded there.
+            worker.submit(runner.core.close)
     finally:
-        worker.shutdown(wait=False, cancel_futures=True)
+        # Not cancel_futures: the close above must still run (jobs of cancelled tasks were
+        # cancelled with them).
+        worker.shutdown(wait=False)
         injector.shutdown(wait=False, cancel_futures=True)
 
 
@@ -89,6 +101,7 @@ class _Runner:
         worker: concurrent.futures.Executor,
         injector: concurrent.futures.Executor,
         input_allowed: Callable[[], bool],
+        monitor: MonitorChoice | None,
     ) -> None:
         self.stream = stream
         self.source = source
@@ -105,13 +118,12 @@ class _Runner:
         """Set by input: the screen is about to change, poll sooner."""
         self.fast_until = 0.0
         self.buttons = 0
-        self.frame: Frame | None = None
-        """The last capture; still valid because nothing else grabs in between."""
-        self.cursor_serial: int | None = None
-        self.clean = False
-        self.clock: Callable[[], float] = time.monotonic
-        self.cursor_asked = 0.0
+        self.capture = Capture(source, time.monotonic, monitor)
         self.still_since: float | None = None
+        self.events = source if isinstance(source, ChangeEvents) else None
+        self.events_fd = -1
+        self.queued = False
+        """Change events already read by the source, not yet handled (worker thread)."""
 
     async def call(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
@@ -166,6 +178,9 @@ class _Runner:
                 await self.inject(event)
 
     async def inject(self, event: ClientMessage) -> None:
+        full = isinstance(event, FramebufferUpdateRequest) and not event.incremental
+        if full or isinstance(event, SetDesktopSize):
+            self.nudge.set()  # to be answered now, even if the screen is still
         sink = self.sink
         if sink is None:
             return
@@ -179,13 +194,26 @@ class _Runner:
                 await self.call_input(lambda: sink.key(event.keysym, event.down))
                 self.nudged()
         elif isinstance(event, PointerEvent) and self.input_allowed():
-            x = min(event.x, self.core.width - 1)
-            y = min(event.y, self.core.height - 1)
+            # Framebuffer to desktop coordinates: one monitor may be shown, not the desktop.
+            ox, oy = self.capture.origin
+            x = ox + min(event.x, self.core.width - 1)
+            y = oy + min(event.y, self.core.height - 1)
             await self.call_input(lambda: sink.pointer(x, y, event.buttons))
             # Clicks echo like keys; plain motion does not (it would poll at input speed).
             if event.buttons != self.buttons:
                 self.buttons = event.buttons
                 self.nudged()
+
+    async def sleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or less if nudged (input, a request to answer at once)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.nudge.wait(), delay)
+
+    def on_change_event(self) -> None:
+        # Only a wake-up: the worker reads the events. Removed at once, or a socket that
+        # stays readable until the worker reads it would call this in a busy loop.
+        asyncio.get_running_loop().remove_reader(self.events_fd)
+        self.nudge.set()
 
     def nudged(self) -> None:
         self.still_since = None
@@ -207,34 +235,20 @@ class _Runner:
     def capture_and_encode(self, job: UpdateJob) -> bytes | None:
         # Runs on the worker thread: encoding a full screen takes milliseconds that must not
         # stall the event loop (input, pings, other legs).
-        source = self.source
-        whole = job.region == Rect(0, 0, self.core.width, self.core.height)
-        if (
-            isinstance(source, DamageHint)
-            and not source.damaged()
-            and self.frame is not None
-            and job.full is None
-            and whole
-            and self.clean
-            and not self.core.refresh_pending
-        ):
-            # Nothing was drawn since the last capture, which the client already has whole:
-            # only the pointer shape can be news, and asking for it is an X round trip.
-            now = self.clock()
-            if now - self.cursor_asked < limits.RFB_CURSOR_POLL_INTERVAL:
-                return None
-            self.cursor_asked = now
-            cursor = source.cursor()
-            if cursor is None or cursor.serial == self.cursor_serial:
-                return None
-            frame = self.frame
-        else:
-            frame, cursor = source.grab(), source.cursor()
-            self.frame = frame
-        self.cursor_serial = None if cursor is None else cursor.serial
-        data = self.core.encode_update(job, frame, cursor)
-        # A partial request leaves differences outside it that no damage event will repeat.
-        self.clean = whole
+        shot = self.capture.take(
+            whole=job.region == Rect(0, 0, self.core.width, self.core.height),
+            forced=job.full is not None,
+            refresh=self.core.refresh_pending,
+        )
+        if shot is None:
+            return None
+        self.core.set_screens(self.capture.screens)
+        return self.core.encode_update(job, shot.frame, shot.cursor, shot.damage)
+
+    def capture_encode_and_check(self, job: UpdateJob) -> bytes | None:
+        data = self.capture_and_encode(job)
+        # Events read while waiting for X replies no longer make the socket readable.
+        self.queued = self.events is not None and self.events.events_queued()
         return data
 
     async def update_loop(self) -> None:
@@ -245,7 +259,7 @@ class _Runner:
             started = loop.time()
             job = self.core.begin_update()
             if job is not None:
-                data = await self.call(functools.partial(self.capture_and_encode, job))
+                data = await self.call(functools.partial(self.capture_encode_and_check, job))
                 self.core.finish_update(job, data)
                 if data is not None:
                     # The echo of the input is on its way: back to the regular frame rate.
@@ -267,7 +281,16 @@ class _Runner:
             delay = max(0.0, interval - (loop.time() - started))
             self.nudge.clear()
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.nudge.wait(), delay)
+                await self.sleep(delay)
+            # The source tells when the screen changes (X damage): wait for that instead of
+            # polling, with a slow poll as a safety net. Not while approximations wait to be
+            # refined: that happens on polls of a still screen.
+            watch = self.events_fd >= 0 and not self.core.refresh_pending
+            if watch and not (self.queued or self.nudge.is_set()):
+                loop.add_reader(self.events_fd, self.on_change_event)
+                try:
+                    await self.sleep(limits.RFB_EVENT_IDLE_POLL_INTERVAL)
+                finally:
+                    loop.remove_reader(self.events_fd)
             if self.core.update_requested:
                 self.wakeup.set()

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from tasuke import limits
 from tasuke.desktop.base import Frame
 
-__all__ = ["TILE", "ClientView", "Keys", "Rect", "spans"]
+__all__ = ["TILE", "ClientView", "Keys", "Rect", "mask_rects", "spans", "tile_mask"]
 
 TILE = 64
 """Tile edge in pixels: small enough to isolate changes, big enough to keep headers rare."""
@@ -74,6 +74,38 @@ def spans(mask: npt.NDArray[np.bool_], width: int, height: int) -> list[tuple[in
     return out
 
 
+def mask_rects(mask: npt.NDArray[np.bool_], width: int, height: int) -> list[Rect]:
+    """The tiles set in ``mask`` as few pixel rectangles: runs of each tile row, merged with
+    the same run of the rows below (a damaged window is then one rectangle, not one per row)."""
+    out: list[Rect] = []
+    open_runs: dict[tuple[int, int], tuple[int, int]] = {}  # (first, last) -> (top row, bottom)
+    for row, first, last in spans(mask, width, height):
+        top, bottom = open_runs.get((first, last), (row, row - 1))
+        if bottom != row - 1:
+            out.append(_tiles_rect(top, bottom, first, last, width, height))
+            top = row
+        open_runs[(first, last)] = (top, row)
+    for (first, last), (top, bottom) in open_runs.items():
+        out.append(_tiles_rect(top, bottom, first, last, width, height))
+    return out
+
+
+def _tiles_rect(top: int, bottom: int, first: int, last: int, width: int, height: int) -> Rect:
+    x, y = first * TILE, top * TILE
+    return Rect(x, y, min((last + 1) * TILE, width) - x, min((bottom + 1) * TILE, height) - y)
+
+
+def tile_mask(rects: list[Rect], width: int, height: int) -> npt.NDArray[np.bool_]:
+    """A (rows, cols) mask of the tiles that any of ``rects`` touches (clipped to the screen)."""
+    mask = np.zeros(((height + TILE - 1) // TILE, (width + TILE - 1) // TILE), dtype=np.bool_)
+    for rect in rects:
+        r = rect.clip(width, height)
+        if r is not None:
+            r0, c0 = r.y // TILE, r.x // TILE
+            mask[r0 : (r.y + r.height - 1) // TILE + 1, c0 : (r.x + r.width - 1) // TILE + 1] = True
+    return mask
+
+
 class ClientView:
     """What one client's framebuffer holds, at tile granularity."""
 
@@ -91,10 +123,14 @@ class ClientView:
         self._diff: npt.NDArray[np.bool_] = np.zeros(
             (self.rows * TILE, self.cols * TILE), dtype=np.bool_
         )
+        self._keys_valid = False
+        # Where _diff may hold True from the last damage-limited comparison (None: anywhere).
+        self._diff_written: list[Rect] | None = None
 
     def forget(self) -> None:
         """Treat every tile as unknown to the client (after a resize or a lost picture)."""
         self._known[:] = False
+        self._keys_valid = False
         self._age[:] = -1
 
     @property
@@ -128,17 +164,40 @@ class ClientView:
         r1 = self.rows if y1 == self.height else y1 // TILE
         return c0, r0, c1, r1
 
-    def keys(self, frame: Frame) -> Keys:
+    def keys(self, frame: Frame, damage: npt.NDArray[np.bool_] | None = None) -> Keys:
         """The frame's colour keys, in a buffer reused by the next call.
 
-        Capture backends fill the padding byte arbitrarily; only B, G, R matter.
+        With a ``damage`` tile mask, only those tiles are recomputed: the caller promises that
+        ``frame`` equals the previous frame everywhere else. Capture backends fill the padding
+        byte arbitrarily; only B, G, R matter.
         """
-        np.bitwise_and(frame.view(np.uint32)[..., 0], _COLOUR, out=self._keys)
+        words = frame.view(np.uint32)[..., 0]
+        if damage is None or not self._keys_valid:
+            np.bitwise_and(words, _COLOUR, out=self._keys)
+            self._keys_valid = True
+            return self._keys
+        for r in mask_rects(damage, self.width, self.height):
+            y1, x1 = r.y + r.height, r.x + r.width
+            np.bitwise_and(words[r.y : y1, r.x : x1], _COLOUR, out=self._keys[r.y : y1, r.x : x1])
         return self._keys
 
-    def dirty_tiles(self, keys: Keys) -> npt.NDArray[np.bool_]:
-        """Return a (rows, cols) mask of tiles whose pixels differ from what the client holds."""
+    def dirty_tiles(
+        self, keys: Keys, damage: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Return a (rows, cols) mask of tiles whose pixels differ from what the client holds.
+
+        With a ``damage`` tile mask only those tiles are compared (the others are known to be
+        unchanged since the last comparison), so a typed letter costs a tile, not a screen.
+        """
+        if damage is None:
+            return self._compare_all(keys) | ~self._known
+        changed = self._compare_within(keys, damage)
+        changed |= ~self._known
+        return changed
+
+    def _compare_all(self, keys: Keys) -> npt.NDArray[np.bool_]:
         np.not_equal(keys, self._sent, out=self._diff[: self.height, : self.width])
+        self._diff_written = None
         # Eight bools per uint64; OR-ing the 64 rows of each tile row first runs along
         # contiguous memory, which is ~25x faster than reducing the short inner axis first.
         words = self._diff.view(np.uint64).reshape(self.rows, TILE, self.cols * TILE // 8)
@@ -146,7 +205,25 @@ class ClientView:
         changed: npt.NDArray[np.bool_] = per_col.reshape(self.rows, self.cols, TILE // 8).any(
             axis=2
         )
-        changed |= ~self._known
+        return changed
+
+    def _compare_within(self, keys: Keys, damage: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        if self._diff_written is None:
+            self._diff.fill(False)
+        else:
+            for r in self._diff_written:
+                self._diff[r.y : r.y + r.height, r.x : r.x + r.width] = False
+        rects = mask_rects(damage, self.width, self.height)
+        self._diff_written = rects
+        changed = np.zeros((self.rows, self.cols), dtype=np.bool_)
+        for r in rects:
+            y1, x1 = r.y + r.height, r.x + r.width
+            np.not_equal(keys[r.y : y1, r.x : x1], self._sent[r.y : y1, r.x : x1],
+                         out=self._diff[r.y : y1, r.x : x1])  # fmt: skip
+            r0, c0 = r.y // TILE, r.x // TILE
+            r1, c1 = -(-y1 // TILE), -(-x1 // TILE)
+            block = self._diff[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE]
+            changed[r0:r1, c0:c1] = block.reshape(r1 - r0, TILE, c1 - c0, TILE).any(axis=(1, 3))
         return changed
 
     def changed_boxes(self, mask: npt.NDArray[np.bool_]) -> list[Rect]:

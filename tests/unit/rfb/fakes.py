@@ -12,6 +12,7 @@ __all__ = [
     "FakeScreen",
     "MemoryStream",
     "RecordingSink",
+    "RegionScreen",
     "client_init",
     "continuous",
     "cut_text",
@@ -73,6 +74,30 @@ class FakeScreen:
 
     def close(self) -> None:
         pass
+
+
+class RegionScreen(FakeScreen):
+    """A screen that reports where it was drawn and can grab regions, like X11 + XDamage."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        super().__init__(frame)
+        self.drawn: list[tuple[int, int, int, int]] | None = None
+        self.region_grabs: list[tuple[int, int, int, int]] = []
+
+    def draw(self, x: int, y: int, w: int, h: int, colour: tuple[int, int, int]) -> None:
+        self.frame = self.frame.copy()
+        self.frame[y : y + h, x : x + w] = (*colour, 255)
+        if self.drawn is not None:
+            self.drawn.append((x, y, w, h))
+
+    def damaged_regions(self) -> list[tuple[int, int, int, int]] | None:
+        drawn, self.drawn = self.drawn, []
+        return drawn
+
+    def grab_region(self, x: int, y: int, width: int, height: int) -> np.ndarray:
+        self.region_grabs.append((x, y, width, height))
+        # A view of a buffer the caller must not keep, as mss gives.
+        return self.frame[y : y + height, x : x + width].copy()
 
 
 @dataclass
