@@ -54,7 +54,7 @@ types: install-dev
 	$(VENV)/bin/mypy
 
 bench: sysdeps install-dev
-	$(PY) benchmarks/screen.py
+	$(PY) benchmarks/screen.py --h264
 
 clean:
 	rm -rf $(VENV) node_modules src/tasuke/server/static/vendor .mypy_cache .ruff_cache .pytest_cache
