@@ -58,7 +58,8 @@ async def _reset(data_dir: Path, name: str) -> None:
     try:
         sessions = make_sessionmaker(engine)
         store = Store(sessions, system_clock, system_random)
-        operator = await store.operator_by_username(name)
+        # A disabled operator too: an admin may clear the factors before enabling them again.
+        operator = await store.operator_by_username(name, include_disabled=True)
         if operator is None:
             raise ConfigError(f"no operator {name!r}")
         await SigninStore(sessions, system_clock, system_random).reset_second_factor(operator.id)

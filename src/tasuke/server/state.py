@@ -31,10 +31,21 @@ class ServerState:
     registry: Registry
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_limit: WindowLimit = field(default_factory=WindowLimit)
+    """Failed joins per source network."""
+    join_limit_server: WindowLimit = field(
+        default_factory=lambda: WindowLimit(
+            limit=limits.MAX_FAILED_JOINS_SERVER_PER_MINUTE, window=limits.JOIN_RATE_WINDOW
+        )
+    )
+    """Failed joins of the whole server, whatever their sources."""
     blocked_noted: WindowLimit = field(
         default_factory=lambda: WindowLimit(limit=1, window=limits.BLOCKED_AUDIT_INTERVAL)
     )
     """Block-listed agent addresses already written to the audit log recently."""
+    throttled_noted: WindowLimit = field(
+        default_factory=lambda: WindowLimit(limit=1, window=limits.THROTTLED_AUDIT_INTERVAL)
+    )
+    """Networks whose throttled sign-in attempts were written to the audit log recently."""
     signin: SigninStore = field(init=False)
     """Second factors, trusted browsers, sign-in notices and settings (same database)."""
     webauthn_challenges: Challenges = field(init=False)

@@ -25,7 +25,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -142,6 +142,10 @@ def verify_chain(rows: Iterable[AuditEntry], anchors: Iterable[str] = ()) -> Cha
     return ChainReport(count, previous)
 
 
+Changes = Callable[[AsyncDBSession], Awaitable[None]]
+"""Database changes made in the same transaction as an audit row (see AuditLog.append)."""
+
+
 class HasAudit(Protocol):
     """Anything that carries an :class:`AuditLog` (the server's ``Store``)."""
 
@@ -165,8 +169,13 @@ class AuditLog:
         subject: str | None = None,
         address: str | None = None,
         details: dict[str, Any] | None = None,
+        changes: Changes | None = None,
     ) -> AuditEntry:
         """Append one event at the end of the chain and return the stored row.
+
+        ``changes``, if given, makes further changes in the same transaction, so the change
+        and its audit row are stored together or not at all (it may run again if another
+        writer won the race for the head; its work is rolled back in between).
 
         Raises:
             IntegrityError: another writer kept winning the race for the head (very unlikely).
@@ -175,7 +184,7 @@ class AuditLog:
         async with self._lock:
             for attempt in range(_APPEND_ATTEMPTS):
                 try:
-                    return await self._append_once(event, actor, subject, address, text)
+                    return await self._append_once(event, actor, subject, address, text, changes)
                 except IntegrityError:
                     if attempt == _APPEND_ATTEMPTS - 1:
                         raise
@@ -188,8 +197,11 @@ class AuditLog:
         subject: str | None,
         address: str | None,
         details: str,
+        changes: Changes | None = None,
     ) -> AuditEntry:
         async with self._db() as db:
+            if changes is not None:
+                await changes(db)
             head = (
                 await db.execute(
                     select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)

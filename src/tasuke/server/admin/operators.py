@@ -8,6 +8,7 @@ are managed only from the command line (see docs/security.md, "Roles and rights"
 from collections.abc import Iterable
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncDBSession
 
 from tasuke.errors import ConfigError
 from tasuke.server.admin.rights import (
@@ -143,7 +144,8 @@ async def disable_operator(store: Store, username: str, *, actor: str, address: 
     if operator.disabled_at is not None:
         raise ConfigError(f"operator {username!r} is already disabled")
     now = store.now()
-    async with store.sessionmaker() as db:
+
+    async def disable(db: AsyncDBSession) -> None:
         await db.execute(update(Operator).where(Operator.id == operator.id).values(disabled_at=now))
         await db.execute(delete(LoginSession).where(LoginSession.operator_id == operator.id))
         await db.execute(
@@ -155,8 +157,11 @@ async def disable_operator(store: Store, username: str, *, actor: str, address: 
             )
             .values(ended_at=now, ended_by="server", end_reason="the operator was disabled")
         )
-        await db.commit()
-    await store.audit.append("operator.disabled", actor=actor, subject=username, address=address)
+
+    # One transaction: the account is never disabled without its audit row, or the reverse.
+    await store.audit.append(
+        "operator.disabled", actor=actor, subject=username, address=address, changes=disable
+    )
 
 
 async def enable_operator(store: Store, username: str, *, actor: str, address: str | None) -> None:

@@ -182,6 +182,8 @@ async def operator_disable(request: Request, username: str) -> Response:
         )
     except ConfigError as exc:
         return _operator_page(request, operator, 409, str(exc))
+    # This process holds the live sessions: end them now, both legs told and the end recorded.
+    await state.registry.end_operator(operator.id, "the operator was disabled")
     return RedirectResponse(f"/admin/operators/{username}", status_code=303)
 
 
@@ -205,10 +207,11 @@ async def operator_enable(request: Request, username: str) -> Response:
 async def operator_reset(request: Request, username: str) -> Response:
     """Give an operator a new one-time password and show it once."""
     state = server_state(request)
-    await _target(request, username, changing=True)
+    operator = await _target(request, username, changing=True)
     password = await operators.reset_operator_password(
         state.store, username, actor=_actor(request), address=_client(request)
     )
+    await state.registry.end_operator(operator.id, "the operator's password was reset")
     return _one_time_page(request, username, password, created=False)
 
 

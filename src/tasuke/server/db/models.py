@@ -63,6 +63,9 @@ class Operator(Base):
     rights: Mapped[str] = mapped_column(String(200), default="")
     modes: Mapped[str] = mapped_column(String(200), default="")
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Added by 0004: bumped by every password or second-factor reset, so a live console leg
+    # (which re-reads it) can tell that its operator's sign-in was taken away.
+    credentials_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LoginSession(Base):

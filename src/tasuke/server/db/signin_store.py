@@ -63,14 +63,17 @@ class SigninStore:
         async with self._db() as db:
             return await db.get(TotpCredential, operator_id)
 
-    async def start_totp(self, operator_id: int) -> str:
-        """Begin (or restart) enrolment with a new secret; it counts only once confirmed.
+    async def start_totp(self, operator_id: int, *, restart: bool = False) -> str:
+        """Begin enrolment (or go on with the unfinished one); it counts only once confirmed.
 
-        A confirmed credential is kept: it has to be removed first, with the password.
+        ``restart`` replaces an unfinished enrolment's secret with a new one (a deliberate
+        POST, never a page view: a prefetched or cross-site GET must not invalidate the code
+        the operator is scanning). A confirmed credential is kept: it has to be removed
+        first, with the password.
         """
         async with self._db() as db:
             row = await db.get(TotpCredential, operator_id)
-            if row is not None and row.confirmed_at is not None:
+            if row is not None and (row.confirmed_at is not None or not restart):
                 return row.secret
             secret = totp.new_totp_secret(self._rng)
             if row is None:
@@ -424,4 +427,10 @@ class SigninStore:
             for table in (TotpCredential, RecoveryCode, WebAuthnCredential, TrustedBrowser):
                 await db.execute(delete(table).where(table.operator_id == operator_id))
             await db.execute(delete(LoginSession).where(LoginSession.operator_id == operator_id))
+            # A live console of this operator notices the new generation and ends.
+            await db.execute(
+                update(Operator)
+                .where(Operator.id == operator_id)
+                .values(credentials_generation=Operator.credentials_generation + 1)
+            )
             await db.commit()

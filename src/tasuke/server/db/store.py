@@ -149,6 +149,7 @@ class Store:
                 raise ConfigError(f"no operator {username!r}")
             operator.password_hash = hashed
             operator.password_is_one_time = True
+            operator.credentials_generation = (operator.credentials_generation or 0) + 1
             await db.execute(delete(LoginSession).where(LoginSession.operator_id == operator.id))
             await db.commit()
         return password
@@ -168,6 +169,11 @@ class Store:
         async with self._db() as db:
             result: Operator | None = await db.scalar(statement)
             return result
+
+    async def operator_by_id(self, operator_id: int) -> Operator | None:
+        """The operator with that id, disabled or not (a live leg re-checks its operator)."""
+        async with self._db() as db:
+            return await db.get(Operator, operator_id)
 
     async def set_password(self, operator_id: int, password_hash: str) -> None:
         """Store a password the operator chose (no longer one-time)."""

@@ -59,6 +59,7 @@ ENROL_PATHS = PASSWORD_CHANGE_PATHS | frozenset(
         "/account/totp",
         "/account/totp/qr.svg",
         "/account/totp/confirm",
+        "/account/totp/restart",
         "/account/webauthn/options",
         "/account/webauthn/register",
     }
@@ -139,10 +140,18 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+class _TooManyFields(Exception):
+    pass
+
+
 def _form_token(headers: dict[str, str], body: bytes) -> str | None:
     if headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         return None
-    values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50).get("csrf_token")
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=limits.MAX_FORM_FIELDS)
+    except ValueError as exc:  # parse_qs's only complaint with these arguments: too many fields
+        raise _TooManyFields from exc
+    values = fields.get("csrf_token")
     return values[0] if values else None
 
 
@@ -220,7 +229,11 @@ class AccessMiddleware:
                 if signed_in is not None
                 else cookies.get(self.settings.login_csrf_cookie)
             )
-            given = headers.get("x-csrf-token") or _form_token(headers, body)
+            try:
+                given = headers.get("x-csrf-token") or _form_token(headers, body)
+            except _TooManyFields:
+                await _json(send, 400, f"too many form fields (at most {limits.MAX_FORM_FIELDS})")
+                return
             if not expected or not given or not hmac.compare_digest(expected, given):
                 await _json(send, 403, "CSRF token missing or wrong")
                 return

@@ -9,6 +9,12 @@ keys first when full, so a flood of addresses cannot grow memory without bound.
 and one per account name. The account delay applies whatever address a guess comes from, so
 spreading guesses over many addresses does not help; known accounts are counted apart from
 made-up names, so a flood of invented user names cannot push a real account's count out.
+
+An attempt is taken from the throttle *before* the password or code is checked (an await:
+argon2 runs in a thread, the database is read): :meth:`LoginThrottle.attempt` counts it as in
+flight, and in-flight attempts count against the free allowance as if they had failed already.
+So many guesses sent at once cannot all pass the check before the first failure is counted;
+an attempt that turns out right is given back.
 """
 
 import ipaddress
@@ -17,7 +23,7 @@ from collections.abc import Callable
 
 from tasuke import limits
 
-__all__ = ["FailureDelay", "LoginThrottle", "WindowLimit", "network_key"]
+__all__ = ["Attempt", "FailureDelay", "LoginThrottle", "WindowLimit", "network_key"]
 
 
 class FailureDelay:
@@ -36,6 +42,8 @@ class FailureDelay:
         self._max_keys = max_keys
         # key -> (failures, time of the last failure)
         self._state: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        # key -> attempts taken (begin) whose outcome is not known yet
+        self._pending: dict[str, int] = {}
 
     def _entry(self, key: str, now: float) -> tuple[int, float]:
         entry = self._state.get(key)
@@ -44,15 +52,45 @@ class FailureDelay:
         return entry
 
     def wait_time(self, key: str, now: float) -> float:
-        """Seconds before ``key`` may try again (0 if it may try now)."""
+        """Seconds before ``key`` may try again (0 if it may try now).
+
+        Attempts in flight count as failures made now: their outcome is not known yet.
+        """
         failures, last = self._entry(key, now)
-        if failures == 0 or failures < self._free:
+        pending = self._pending.get(key, 0)
+        count = failures + pending
+        if count == 0 or count < self._free:
             return 0.0
-        delay: float = min(self._cap, self._base * 2.0 ** (failures - self._free))
+        if pending:
+            last = now
+        delay: float = min(self._cap, self._base * 2.0 ** (count - self._free))
         return max(0.0, last + delay - now)
 
+    def begin(self, key: str, now: float) -> float:
+        """Take an attempt for ``key`` if it may try now (returns 0); else return the wait.
+
+        A taken attempt must end with :meth:`failed` or :meth:`release`.
+        """
+        wait = self.wait_time(key, now)
+        if wait == 0:
+            self.take(key)
+        return wait
+
+    def take(self, key: str) -> None:
+        """Count one attempt in flight for ``key`` (the caller checked the wait)."""
+        self._pending[key] = self._pending.get(key, 0) + 1
+
+    def release(self, key: str) -> None:
+        """An attempt in flight ended without a failure."""
+        left = self._pending.get(key, 0) - 1
+        if left > 0:
+            self._pending[key] = left
+        else:
+            self._pending.pop(key, None)
+
     def failed(self, key: str, now: float) -> None:
-        """Count a failure for ``key``."""
+        """Count a failure for ``key`` (ending one attempt in flight, if any)."""
+        self.release(key)
         failures, _ = self._entry(key, now)
         self._state[key] = (failures + 1, now)
         self._state.move_to_end(key)
@@ -139,6 +177,26 @@ class LoginThrottle:
             self._account(known).wait_time(f"account:{username}", now),
         )
 
+    def attempt(self, username: str, known: bool, address: str | None, now: float) -> "Attempt":
+        """Take one sign-in attempt before anything is checked (see :class:`Attempt`)."""
+        return Attempt(self, username, known, address, now)
+
+    def begin(self, username: str, known: bool, address: str | None, now: float) -> float:
+        """Take an attempt against both the network and the account; 0, or the wait.
+
+        Nothing is taken when either must wait.
+        """
+        wait = self.wait_time(username, known, address, now)
+        if wait == 0:
+            self.networks.take(network_key(address))
+            self._account(known).take(f"account:{username}")
+        return wait
+
+    def release(self, username: str, known: bool, address: str | None) -> None:
+        """An attempt taken with :meth:`begin` ended without a failure."""
+        self.networks.release(network_key(address))
+        self._account(known).release(f"account:{username}")
+
     def failed(self, username: str, known: bool, address: str | None, now: float) -> None:
         """Count a failed password or second factor against the network and the account."""
         self.networks.failed(network_key(address), now)
@@ -151,3 +209,39 @@ class LoginThrottle:
         account of their own between guesses.
         """
         self.accounts.succeeded(f"account:{username}")
+
+
+class Attempt:
+    """One sign-in attempt, taken before the password or code is checked.
+
+    ``wait`` is 0 when the attempt was taken (go on and check), else the seconds to wait (the
+    answer is "try again later"; nothing was taken). A taken attempt ends with
+    :meth:`failed`, or is given back by :meth:`done` (also on leaving a ``with`` block, so an
+    exception cannot leave it in flight for good).
+    """
+
+    def __init__(
+        self, throttle: LoginThrottle, username: str, known: bool, address: str | None, now: float
+    ) -> None:
+        self._throttle, self._username, self._known = throttle, username, known
+        self._address, self._now = address, now
+        self.wait = throttle.begin(username, known, address, now)
+        self._open = self.wait == 0
+
+    def failed(self) -> None:
+        """The password or code was wrong: count the failure."""
+        if self._open:
+            self._open = False
+            self._throttle.failed(self._username, self._known, self._address, self._now)
+
+    def done(self) -> None:
+        """The attempt ended without a failure: give it back."""
+        if self._open:
+            self._open = False
+            self._throttle.release(self._username, self._known, self._address)
+
+    def __enter__(self) -> "Attempt":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()

@@ -16,11 +16,11 @@ from tasuke.errors import Refused
 from tasuke.server.admin.rights import action
 from tasuke.server.db.store import SignedIn, token_hash
 from tasuke.server.security import totp, webauthn_rp
-from tasuke.server.security.passwords import verify_password
 from tasuke.server.state import ServerState, server_state
 from tasuke.server.web.cookies import clear_cookie, set_session_cookie
 from tasuke.server.web.pages import signed_in, templates
 from tasuke.server.web.signin_flow import (
+    check_reauth,
     client_address,
     record_event,
     second_factor_required,
@@ -74,10 +74,23 @@ async def _rotate_if_enrolling(request: Request) -> str | None:
     who = signed_in(request)
     if who.stage != "enrol":
         return None
+    address = client_address(request)
+    # The same bookkeeping as any completed sign-in: the failures notice and the account's
+    # throttle count (the password was right and the operator now has a second factor).
+    failures, _ = await state.signin.signed_in(who.operator.id, address)
+    state.login_throttle.succeeded(who.operator.username)
     await state.store.delete_logins(hashed=who.token_hash)
-    token, csrf = await state.store.create_login(who.operator.id, client_address(request))
-    request.state.signed_in = SignedIn(who.operator, csrf, token_hash(token))
-    await record_event(state, request, "signin.ok", who.operator, details={"method": "enrolled"})
+    token, csrf = await state.store.create_login(who.operator.id, address, failures_notice=failures)
+    request.state.signed_in = SignedIn(
+        who.operator, csrf, token_hash(token), failures_notice=failures
+    )
+    await record_event(
+        state,
+        request,
+        "signin.ok",
+        who.operator,
+        details={"method": "enrolled", "failures": failures},
+    )
     return token
 
 
@@ -87,7 +100,11 @@ async def _rotate_if_enrolling(request: Request) -> str | None:
 @router.get("/account/totp")
 @action("console")
 async def totp_page(request: Request) -> Response:
-    """Start TOTP enrolment: the QR code, the secret as text, and a field to confirm a code."""
+    """TOTP enrolment: the QR code, the secret as text, and a field to confirm a code.
+
+    Viewing the page starts an enrolment if none is under way and otherwise shows the same
+    secret again; only ``POST /account/totp/restart`` makes a new one.
+    """
     state = server_state(request)
     who = signed_in(request)
     row = await state.signin.totp(who.operator.id)
@@ -100,6 +117,15 @@ async def totp_page(request: Request) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"  # the page shows the secret
     return response
+
+
+@router.post("/account/totp/restart")
+@action("console")
+async def totp_restart(request: Request) -> Response:
+    """Replace an unfinished TOTP enrolment's secret with a new one (a new QR code)."""
+    state = server_state(request)
+    await state.signin.start_totp(signed_in(request).operator.id, restart=True)
+    return RedirectResponse("/account/totp", status_code=303)
 
 
 @router.get("/account/totp/qr.svg")
@@ -150,14 +176,7 @@ async def totp_confirm(request: Request) -> Response:
 async def _password_ok(request: Request, state: ServerState, who: SignedIn) -> str | None:
     """Check the re-entered password; an error message, or None if it is right."""
     form = await request.form()
-    now = state.clock()
-    address = client_address(request)
-    if state.login_throttle.wait_time(who.operator.username, True, address, now) > 0:
-        return "Too many failed attempts; wait a little. / 失敗が多すぎます。少し待ってください。"
-    if not await verify_password(who.operator.password_hash, str(form.get("password", ""))):
-        state.login_throttle.failed(who.operator.username, True, address, now)
-        return "The password is wrong. / パスワードが違います。"
-    return None
+    return await check_reauth(request, state, who.operator, str(form.get("password", "")))
 
 
 async def _may_remove(state: ServerState, who: SignedIn, *, totp_too: bool, keys: int) -> bool:

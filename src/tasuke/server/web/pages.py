@@ -22,7 +22,13 @@ from tasuke.server.web.cookies import (
     set_login_csrf_cookie,
     set_session_cookie,
 )
-from tasuke.server.web.signin_flow import record_event, start_signin
+from tasuke.server.web.signin_flow import (
+    check_reauth,
+    record_event,
+    record_throttled,
+    start_signin,
+    wait_message,
+)
 
 __all__ = ["format_number", "listed_operator", "router", "signed_in", "templates"]
 
@@ -122,16 +128,18 @@ async def login(request: Request) -> Response:
     address = _client(request)
     operator = await state.store.operator_by_username(username) if username else None
     known = operator is not None
-    wait = state.login_throttle.wait_time(username, known, address, now)
-    if wait > 0:
-        message = (
-            f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds. / "
-            f"サインインの失敗が多すぎます。{int(wait) + 1}秒後にもう一度お試しください。"
-        )
-        return _login_page(request, 429, message)
-    ok = await verify_password(operator.password_hash if operator else None, password)
+    # The attempt is taken before the password is checked (an await): guesses sent at once
+    # count against the free allowance while they are in flight.
+    with state.login_throttle.attempt(username, known, address, now) as attempt:
+        if attempt.wait > 0:
+            await record_throttled(state, request, username[:64] or None, operator)
+            return _login_page(request, 429, wait_message(attempt.wait))
+        ok = await verify_password(operator.password_hash if operator else None, password)
+        if operator is None or not ok:
+            attempt.failed()
+        else:
+            attempt.done()
     if operator is None or not ok:
-        state.login_throttle.failed(username, known, address, now)
         if operator is not None:
             await state.signin.record_failure(operator.id)
         # Who tried is unknown (actor None); the account they tried is the subject.
@@ -168,8 +176,7 @@ async def change_password(request: Request) -> Response:
     error = check_new_password(password, str(form.get("password2", "")))
     if error is None and not who.operator.password_is_one_time:
         current = str(form.get("current_password", ""))
-        if not await verify_password(who.operator.password_hash, current):
-            error = "The current password is wrong. / 現在のパスワードが違います。"
+        error = await check_reauth(request, state, who.operator, current)
     if error is None and await verify_password(who.operator.password_hash, password):
         error = (
             "Choose a password different from the old one. / 以前と異なるパスワードにしてください。"

@@ -14,15 +14,19 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from tasuke import limits
 from tasuke.errors import Refused
 from tasuke.server.admin.rights import action
+from tasuke.server.db.signin_models import WebAuthnCredential
 from tasuke.server.db.store import SignedIn
 from tasuke.server.security import webauthn_rp
+from tasuke.server.security.throttle import Attempt
 from tasuke.server.state import ServerState, server_state
 from tasuke.server.web.pages import signed_in, templates
 from tasuke.server.web.signin_flow import (
     client_address,
     complete_signin,
     record_event,
+    record_throttled,
     safe_next,
+    wait_message,
 )
 
 __all__ = ["router"]
@@ -44,21 +48,18 @@ def _pending(request: Request) -> SignedIn:
     return who
 
 
-def _wait_message(wait: float) -> str:
-    return (
-        f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds. / "
-        f"サインインの失敗が多すぎます。{int(wait) + 1}秒後にもう一度お試しください。"
-    )
-
-
-def _wait(state: ServerState, who: SignedIn, request: Request) -> float:
-    return state.login_throttle.wait_time(
+def _attempt(state: ServerState, who: SignedIn, request: Request) -> Attempt:
+    # Taken before the code is checked (an await), so codes sent at once cannot all be tried.
+    return state.login_throttle.attempt(
         who.operator.username, True, client_address(request), state.clock()
     )
 
 
+async def _throttled(state: ServerState, who: SignedIn, request: Request) -> None:
+    await record_throttled(state, request, who.operator.username, who.operator)
+
+
 async def _failed(state: ServerState, who: SignedIn, request: Request, method: str) -> None:
-    state.login_throttle.failed(who.operator.username, True, client_address(request), state.clock())
     await state.signin.record_failure(who.operator.id)
     await record_event(
         state,
@@ -106,14 +107,17 @@ async def _code_step(request: Request, method: str) -> Response:
         return RedirectResponse("/", status_code=303)
     form = await request.form()
     next_path = safe_next(str(form.get("next", "/")))
-    wait = _wait(state, who, request)
-    if wait > 0:
-        return await _page(request, 429, _wait_message(wait))
     code = str(form.get("code", ""))[: limits.MAX_SECOND_FACTOR_INPUT]
-    if method == "totp":
-        ok = await state.signin.check_totp(who.operator.id, code)
-    else:
-        ok = await state.signin.use_recovery_code(who.operator.id, code)
+    with _attempt(state, who, request) as attempt:
+        if attempt.wait > 0:
+            await _throttled(state, who, request)
+            return await _page(request, 429, wait_message(attempt.wait))
+        if method == "totp":
+            ok = await state.signin.check_totp(who.operator.id, code)
+        else:
+            ok = await state.signin.use_recovery_code(who.operator.id, code)
+        if not ok:
+            attempt.failed()
     if not ok:
         await _failed(state, who, request, method)
         return await _page(request, 401, _WRONG_CODE)
@@ -169,9 +173,6 @@ async def webauthn_verify(request: Request) -> Response:
         who = _pending(request)
     except _Done:
         return JSONResponse({"detail": "already signed in"}, status_code=409)
-    wait = _wait(state, who, request)
-    if wait > 0:
-        return JSONResponse({"detail": _wait_message(wait)}, status_code=429)
     body = await request.body()
     try:
         payload = json.loads(body) if len(body) <= limits.MAX_WEBAUTHN_RESPONSE else None
@@ -180,21 +181,19 @@ async def webauthn_verify(request: Request) -> Response:
     if not isinstance(payload, dict) or not isinstance(payload.get("credential"), dict):
         return JSONResponse({"detail": "malformed request"}, status_code=400)
     credential = json.dumps(payload["credential"])
-    try:
-        challenge = state.webauthn_challenges.take(who.token_hash, "signin")
-        used = webauthn_rp.credential_id_of(credential)
-        keys = {
-            k.credential_id: k for k in await state.signin.webauthn_credentials(who.operator.id)
-        }
-        key = keys.get(used)
-        if key is None:
-            raise Refused("this security key is not registered for you")
-        count = webauthn_rp.verify_authentication(
-            state.settings, credential, challenge, key.public_key, key.sign_count
-        )
-    except Refused as exc:
+    with _attempt(state, who, request) as attempt:
+        if attempt.wait > 0:
+            await _throttled(state, who, request)
+            return JSONResponse({"detail": wait_message(attempt.wait)}, status_code=429)
+        refused: str | None = None
+        try:
+            key, count = await _check_key(state, who, credential)
+        except Refused as exc:
+            attempt.failed()
+            refused = exc.reason
+    if refused is not None:
         await _failed(state, who, request, "webauthn")
-        return JSONResponse({"detail": exc.reason}, status_code=401)
+        return JSONResponse({"detail": refused}, status_code=401)
     await state.signin.webauthn_used(key.id, count)
     return await complete_signin(
         request,
@@ -205,3 +204,23 @@ async def webauthn_verify(request: Request) -> Response:
         remember=payload.get("remember") is True,
         respond_json=True,
     )
+
+
+async def _check_key(
+    state: ServerState, who: SignedIn, credential: str
+) -> tuple[WebAuthnCredential, int]:
+    """The registered key that signed ``credential``, and its new signature counter.
+
+    Raises:
+        Refused: unknown key, bad signature, stale challenge or counter.
+    """
+    challenge = state.webauthn_challenges.take(who.token_hash, "signin")
+    used = webauthn_rp.credential_id_of(credential)
+    keys = {k.credential_id: k for k in await state.signin.webauthn_credentials(who.operator.id)}
+    key = keys.get(used)
+    if key is None:
+        raise Refused("this security key is not registered for you")
+    count = webauthn_rp.verify_authentication(
+        state.settings, credential, challenge, key.public_key, key.sign_count
+    )
+    return key, count

@@ -21,6 +21,8 @@ from tasuke.server.admin import audit
 from tasuke.server.db.models import Operator
 from tasuke.server.db.signin_store import REQUIRE_SECOND_FACTOR
 from tasuke.server.db.store import SignedIn
+from tasuke.server.security.passwords import verify_password
+from tasuke.server.security.throttle import network_key
 from tasuke.server.state import ServerState, server_state
 from tasuke.server.web.cookies import (
     clear_cookie,
@@ -30,13 +32,16 @@ from tasuke.server.web.cookies import (
 )
 
 __all__ = [
+    "check_reauth",
     "client_address",
     "complete_signin",
     "device_label",
     "record_event",
+    "record_throttled",
     "safe_next",
     "second_factor_required",
     "start_signin",
+    "wait_message",
 ]
 
 _BROWSERS = (
@@ -99,6 +104,56 @@ async def record_event(
         address=client_address(request),
         details=dict(details or {}),
     )
+
+
+def wait_message(wait: float) -> str:
+    """The "try again in N seconds" answer of a throttled attempt (both languages)."""
+    return (
+        f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds. / "
+        f"サインインの失敗が多すぎます。{int(wait) + 1}秒後にもう一度お試しください。"
+    )
+
+
+async def record_throttled(
+    state: ServerState, request: Request, subject: str | None, operator: Operator | None
+) -> None:
+    """Note an attempt the throttle turned away: in the account's failure notice, and in the
+    audit log (``signin.throttled``) at most once per source network per
+    ``THROTTLED_AUDIT_INTERVAL``, so a flood of refused guesses cannot fill the log.
+    """
+    if operator is not None:
+        await state.signin.record_failure(operator.id)
+    address = client_address(request)
+    key = f"signin.throttled:{network_key(address)}"
+    now = state.clock()
+    if state.throttled_noted.blocked(key, now):
+        return
+    state.throttled_noted.failed(key, now)
+    await record_event(state, request, "signin.throttled", None, subject=subject)
+
+
+async def check_reauth(
+    request: Request, state: ServerState, operator: Operator, password: str
+) -> str | None:
+    """Check a password re-entered by a signed-in operator; an error message, or None.
+
+    Counted in the same sign-in throttle as the sign-in page (the attempt is taken before the
+    check, so parallel guesses cannot slip past), and a wrong one is written to the audit log
+    (``signin.reauth_failed``) and the operator's failure notice: a stolen browser session
+    guessing the password shows up like any other guess.
+    """
+    with state.login_throttle.attempt(
+        operator.username, True, client_address(request), state.clock()
+    ) as attempt:
+        if attempt.wait > 0:
+            await record_throttled(state, request, operator.username, operator)
+            return wait_message(attempt.wait)
+        if await verify_password(operator.password_hash, password):
+            return None
+        attempt.failed()
+    await state.signin.record_failure(operator.id)
+    await record_event(state, request, "signin.reauth_failed", operator)
+    return "The password is wrong. / パスワードが違います。"
 
 
 async def second_factor_required(state: ServerState) -> bool:

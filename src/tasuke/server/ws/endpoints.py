@@ -12,6 +12,7 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
@@ -19,9 +20,10 @@ from tasuke import limits
 from tasuke.errors import ProtocolError, RemoteError
 from tasuke.server.admin.netlists import customer_blocked, note_refusal
 from tasuke.server.admin.rights import grant_permissions, modes_of
-from tasuke.server.db.models import SupportSession
+from tasuke.server.db.models import Operator, SupportSession
 from tasuke.server.db.store import session_status
 from tasuke.server.security.signing import sign_grant
+from tasuke.server.security.throttle import network_key
 from tasuke.server.state import ServerState, server_state
 from tasuke.server.ws.leg import Leg, ServerStopping
 from tasuke.server.ws.live import LiveSession
@@ -40,6 +42,7 @@ __all__ = ["agent_endpoint", "client_address", "console_endpoint"]
 
 log = logging.getLogger("tasuke.server.ws")
 _NUMBER = re.compile(r"[0-9]{9}")
+_ALL = "all"  # the one key of the server-wide failed-join limit
 
 
 def client_address(websocket: WebSocket) -> str | None:
@@ -120,9 +123,11 @@ async def _agent_opening(state: ServerState, leg: Leg) -> tuple[LiveSession, dic
     if isinstance(frame, bytes):
         raise ProtocolError("binary frame before welcome")
     hello = parse_hello(parse_object(frame))
-    source = leg.address or "unknown"
+    # Failed joins count per source network (a /24 or /64 is one guesser's to spread over) and
+    # server-wide, so guesses spread over many networks are bounded too.
+    source = network_key(leg.address)
     now = state.clock()
-    if state.join_limit.blocked(source, now):
+    if state.join_limit.blocked(source, now) or state.join_limit_server.blocked(_ALL, now):
         await _refuse(leg, "rate_limited", "Too many failed joins. Wait a minute.")
         return None
     row = None
@@ -130,6 +135,7 @@ async def _agent_opening(state: ServerState, leg: Leg) -> tuple[LiveSession, dic
         row = await state.store.claim_number(hello.join, leg.address, hello.agent)
     if row is None:
         state.join_limit.failed(source, now)
+        state.join_limit_server.failed(_ALL, now)
         # One answer for wrong, expired and used numbers: a guesser learns nothing.
         await _refuse(leg, "invalid_session", "No such session number, or it expired.")
         return None
@@ -154,7 +160,8 @@ async def _agent_opening(state: ServerState, leg: Leg) -> tuple[LiveSession, dic
     await leg.send_json(
         {"type": "welcome", "session_id": row.session.id, **signed.welcome_fields()}
     )
-    return state.registry.open(row.session.id, row.session.number), hello.agent
+    live = state.registry.open(row.session.id, row.session.number, row.session.operator_id)
+    return live, hello.agent
 
 
 async def _agent_loop(leg: Leg, live: LiveSession) -> None:
@@ -209,12 +216,17 @@ async def console_endpoint(websocket: WebSocket) -> None:
     if row is None:
         await _deny(websocket, "no such session")
         return
+    if row.operator.disabled_at is not None:
+        await _deny(websocket, "the operator was disabled")
+        return
     await websocket.accept()
     leg = Leg(websocket, "console", client_address(websocket))
     live: LiveSession | None = None
+    watcher: asyncio.Task[None] | None = None
     try:
         live = await _console_opening(state, leg, row.session)
         if live is not None:
+            watcher = asyncio.create_task(_watch_operator(state, live, row.operator))
             wait = min(
                 limits.PEER_WAIT_TIMEOUT,
                 max(0.0, row.session.expires_at.timestamp() - state.clock()),
@@ -227,7 +239,31 @@ async def console_endpoint(websocket: WebSocket) -> None:
         await _fail(leg, live, exc)
     finally:
         if live is not None and live.ended:
-            await live.settled()
+            await live.settled()  # first: the watcher may be the one still ending it
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _watch_operator(state: ServerState, live: LiveSession, operator: Operator) -> None:
+    """End the session once its operator is disabled or their password or second factor reset.
+
+    The admin pages end such sessions at once through the registry; this catches the
+    ``tasuke operator`` commands, which run in another process and can only change the
+    database. It reads the operator every ``registry.operator_recheck`` seconds.
+    """
+    generation = operator.credentials_generation or 0
+    try:
+        while not live.ended:
+            await asyncio.sleep(state.registry.operator_recheck)
+            if live.ended:
+                return
+            now = await state.store.operator_by_id(operator.id)
+            if now is None or now.disabled_at is not None:
+                await live.end("server", "the operator was disabled")
+            elif (now.credentials_generation or 0) != generation:
+                await live.end("server", "the operator's sign-in was reset")
+    except SQLAlchemyError:
+        log.exception("could not re-check the operator of session %s", live.session_id)
 
 
 async def _console_opening(
@@ -242,7 +278,7 @@ async def _console_opening(
         reason = session.end_reason or "the session number expired"
         await leg.send_then_close({"type": "session_ended", "by": by, "reason": reason}, 1000, "")
         return None
-    live = state.registry.open(session.id, session.number)
+    live = state.registry.open(session.id, session.number, session.operator_id)
     if not await live.attach_console(leg):
         await leg.close(1008, "session already has a console")
         return None

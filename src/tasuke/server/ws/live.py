@@ -59,6 +59,8 @@ class LiveSession:
     store: Store
     registry: "Registry"
     stall_timeout: float = limits.RELAY_STALL_TIMEOUT
+    operator_id: int | None = None
+    """The operator who created the session (ending an operator's sessions finds it by this)."""
     agent: Leg | None = None
     console: Leg | None = None
     agent_info: dict[str, Any] = field(default_factory=dict)
@@ -301,25 +303,48 @@ class LiveSession:
 class Registry:
     """The live sessions of this process, by session id."""
 
-    def __init__(self, store: Store, *, stall_timeout: float = limits.RELAY_STALL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        stall_timeout: float = limits.RELAY_STALL_TIMEOUT,
+        operator_recheck: float = limits.OPERATOR_RECHECK_INTERVAL,
+    ) -> None:
         self._store = store
         self._live: dict[str, LiveSession] = {}
         self.stall_timeout = stall_timeout
         """Given to each new live session (tests shorten it)."""
+        self.operator_recheck = operator_recheck
+        """How often a console leg re-reads its operator (tests shorten it)."""
 
     def get(self, session_id: str) -> LiveSession | None:
         """The live session with that id, if one is open."""
         return self._live.get(session_id)
 
-    def open(self, session_id: str, number: str) -> LiveSession:
+    def open(self, session_id: str, number: str, operator_id: int | None = None) -> LiveSession:
         """The live session with that id, created if needed."""
         live = self._live.get(session_id)
         if live is None:
             live = LiveSession(
-                session_id, number, self._store, self, stall_timeout=self.stall_timeout
+                session_id,
+                number,
+                self._store,
+                self,
+                stall_timeout=self.stall_timeout,
+                operator_id=operator_id,
             )
             self._live[session_id] = live
         return live
+
+    async def end_operator(self, operator_id: int, reason: str) -> int:
+        """End every live session of one operator (disabled, or their sign-in reset).
+
+        Each end is recorded and both legs are told ``reason``. Returns how many ended.
+        """
+        mine = [live for live in self._live.values() if live.operator_id == operator_id]
+        for live in mine:
+            await live.end("server", reason)
+        return len(mine)
 
     def forget(self, live: LiveSession) -> None:
         """Drop a session that has ended or has no legs left."""

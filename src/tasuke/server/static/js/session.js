@@ -25,6 +25,7 @@ import {
   parseExpiry,
   parseMessage,
 } from "./session_text.js";
+import { monitorMessage, monitorOptions } from "./session_monitors.js";
 import { SerialQueue, TunnelChannel } from "./tunnel.js";
 import { SessionView } from "./session_view.js";
 
@@ -47,6 +48,7 @@ class ConsoleSession {
     this.tunnel = null;
     this.scope = null;
     this.agentInfo = null;
+    this.monitors = [];
     this.address = undefined;
     this.ended = false;
     this.consent = new ConsentSources();
@@ -62,6 +64,7 @@ class ConsoleSession {
     view.startExpiry(parseExpiry(this.root.dataset.expiresAt));
     view.verifyButton.addEventListener("click", () => this.verify());
     view.endButton.addEventListener("click", () => this.endByOperator());
+    view.onMonitorChange((value) => this.selectMonitor(value));
     view.setState("connecting", TEXT.connecting);
     this._open().catch((err) => {
       console.error("tasuke: could not open the session", err);
@@ -190,6 +193,9 @@ class ConsoleSession {
       case "info":
         this.agentInfo = msg;
         this.view.showCustomer(msg, this.address);
+        // checkAgentControl has checked the list; the selector offers only these.
+        this.monitors = msg.monitors ?? [];
+        this.view.showMonitors(monitorOptions(this.monitors));
         break;
       case "consent": {
         const shown = this.consent.fromChannel(msg.state, msg.scope);
@@ -248,6 +254,18 @@ class ConsoleSession {
     if (this.ended || !this.e2e?.sas) return;
     this._sendControl({ type: "verified" });
     this.view.markVerified();
+  }
+
+  /** Ask the agent to show monitor `value` (0: all); noVNC gets the new size by RFB. */
+  selectMonitor(value) {
+    if (this.ended || !this.e2e?.established || this.queue.stopped) return;
+    const message = monitorMessage(value, this.monitors.length);
+    const e2e = this.e2e;
+    this.queue.push(async () => {
+      await e2e.send(CHANNEL_CONTROL, encodeChannelControl(message));
+      this._flush();
+      this.view.markMonitor(message.select);
+    });
   }
 
   async endByOperator() {

@@ -2,6 +2,8 @@
 // formatting, and validation of the messages that arrive from the server and the agent.
 // No DOM and no I/O here, so node --test covers all of it (tests/js/session_text.test.mjs).
 
+import { checkMonitors } from "./session_monitors.js";
+
 export const CHANNEL_CONTROL = 0;
 export const CHANNEL_RFB = 1;
 
@@ -170,6 +172,7 @@ export function checkAgentControl(msg) {
       msg.screen.length === 2 &&
       msg.screen.every(isDim);
     if (!ok) throw new Error("malformed info message");
+    checkMonitors(msg.monitors);
   } else if (msg.type === "end") {
     const ok =
       (msg.reason === undefined || typeof msg.reason === "string") &&

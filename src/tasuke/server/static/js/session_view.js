@@ -26,6 +26,8 @@ export class SessionView {
     this.expiry = byId("session-expiry");
     this.copyButton = byId("copy-number");
     this.numberEl = byId("session-number");
+    this.monitorPicker = byId("monitor-picker");
+    this.monitorSelect = byId("monitor-select");
     this._expiryTimer = null;
     this.root.dataset.rfbRecords = "0";
   }
@@ -80,6 +82,32 @@ export class SessionView {
     this.consent.hidden = false;
   }
 
+  /**
+   * Offer the customer's monitors ([{value, label}] from monitorOptions); none hides
+   * the selector. Labels are built from numbers only, and set as text.
+   */
+  showMonitors(options) {
+    this.monitorSelect.replaceChildren();
+    for (const { value, label } of options) {
+      const option = document.createElement("option");
+      option.value = String(value);
+      option.textContent = label;
+      this.monitorSelect.append(option);
+    }
+    this.monitorSelect.value = "0";
+    this.root.dataset.monitor = "0";
+    this.monitorPicker.hidden = options.length === 0;
+  }
+
+  /** Call onSelect(value) when the operator picks another monitor. */
+  onMonitorChange(onSelect) {
+    this.monitorSelect.addEventListener("change", () => onSelect(this.monitorSelect.value));
+  }
+
+  markMonitor(value) {
+    this.root.dataset.monitor = String(value);
+  }
+
   countRfbRecord() {
     this.root.dataset.rfbRecords = String(Number(this.root.dataset.rfbRecords) + 1);
   }
@@ -97,6 +125,7 @@ export class SessionView {
     this.setState("ended", text);
     this.endButton.disabled = true;
     this.verifyButton.disabled = true;
+    this.monitorSelect.disabled = true;
     this.stopExpiry();
   }
 

@@ -1,0 +1,60 @@
+// The operator's monitor selector (docs/protocol.md 2.8): which of the customer's monitors
+// the console shows. Pure logic, no DOM, so node --test covers it
+// (tests/js/session_monitors.test.mjs).
+
+// Mirrors tasuke.limits.MAX_MONITORS and MAX_FRAMEBUFFER_DIM.
+export const MAX_MONITORS = 16;
+const MAX_DIM = 16384;
+
+export const MONITOR_TEXT = Object.freeze({
+  label: "Monitor / モニター",
+  all: "All monitors / すべてのモニター",
+});
+
+/**
+ * The `monitors` field of the agent's info message: a list of [x, y, width, height].
+ * Absent means none listed. Throws on anything malformed (the session then ends).
+ */
+export function checkMonitors(value) {
+  if (value === undefined) return [];
+  const coord = (n) => Number.isInteger(n) && n >= 0 && n <= MAX_DIM;
+  const dim = (n) => Number.isInteger(n) && n > 0 && n <= MAX_DIM;
+  const ok =
+    Array.isArray(value) &&
+    value.length <= MAX_MONITORS &&
+    value.every(
+      (m) =>
+        Array.isArray(m) && m.length === 4 && coord(m[0]) && coord(m[1]) && dim(m[2]) && dim(m[3]),
+    );
+  if (!ok) throw new Error("malformed monitors list");
+  return value.map((m) => [...m]);
+}
+
+/** A monitor's label: "Monitor 2 / モニター 2 (1920 × 1080)". */
+export function monitorLabel(index, monitor) {
+  return `Monitor ${index} / モニター ${index} (${monitor[2]} × ${monitor[3]})`;
+}
+
+/**
+ * The selector's choices, [{value, label}], "all" first; none (no selector) unless the
+ * customer has two monitors or more.
+ */
+export function monitorOptions(monitors) {
+  if (!Array.isArray(monitors) || monitors.length < 2) return [];
+  return [
+    { value: 0, label: MONITOR_TEXT.all },
+    ...monitors.map((m, i) => ({ value: i + 1, label: monitorLabel(i + 1, m) })),
+  ];
+}
+
+/**
+ * The channel-0 message asking the agent to show monitor `value` (0: all) of `count`.
+ * Throws on a value outside 0..count: the agent would end the session for it.
+ */
+export function monitorMessage(value, count) {
+  const index = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (!Number.isInteger(index) || index < 0 || index > count) {
+    throw new Error("no such monitor");
+  }
+  return { type: "monitor", select: index };
+}
