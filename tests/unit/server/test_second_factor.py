@@ -217,6 +217,7 @@ async def test_trusted_browser_skips_the_second_factor_until_revoked(admin: AppU
         listing = await browser.get("/admin/sign-in")
         assert listing.status_code == 200
         assert "Chrome on Linux" in listing.text
+        assert 'action="/admin/trusted/' in listing.text
         security = (await browser.get("/account/security")).text
         match = re.search(r'data-trusted-id="(\d+)"', security)
         assert match is not None
