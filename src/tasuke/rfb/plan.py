@@ -1,11 +1,14 @@
 """Which rectangles to send for the changed tiles, and what kind of picture each one is.
 
-Tiles of one tile row are classified together with vectorised numpy (one sort per row of
-tiles instead of one ``np.unique`` per tile), then neighbours of the same kind are merged into
-wider rectangles so that an update of a whole screen is tens of rectangles, not hundreds:
+All changed tiles are classified at once with vectorised numpy: a sample of one pixel in
+eight is sorted first, so that a photographic tile (too many colours in the sample alone) or a
+solid one costs no full sort; only the rest are sorted whole. Neighbours of the same kind are
+then merged, across each tile row and then down the rows, so that an update of a whole screen
+is tens of rectangles, not hundreds, and a photograph is one JPEG:
 
 - FILL: one colour (merged only with tiles of the same colour);
-- PALETTE: few colours; merged while the union of colours stays within the limit;
+- PALETTE: few colours; merged while the union of colours stays within the limit (and a
+  two-colour region, one bit a pixel, is not merged into a bigger palette);
 - PHOTO: many colours (JPEG or the copy filter in Tight).
 
 Encoders then turn each :class:`Region` into bytes; :func:`palette_indices` maps pixels to
@@ -13,6 +16,7 @@ palette indices with a collision-free multiplicative hash (three passes, no sort
 """
 
 import enum
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +48,12 @@ _NO_COLOURS: Keys = np.zeros(0, dtype=np.uint32)
 # Odd 32-bit constants (golden ratio and friends); one of them nearly always hashes a small
 # palette without collisions, and searchsorted remains as the exact fallback.
 _MULTIPLIERS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1)
+_FILL_CODE, _PALETTE_CODE, _PHOTO_CODE = 0, 1, 2
+_KINDS = (Kind.FILL, Kind.PALETTE, Kind.PHOTO)
+_MAX_MERGED_PIXELS = MAX_SPAN_WIDTH * 256
+"""Merged regions stay this small: a lossless photo in a 32-bit pixel format (4 bytes a
+pixel, incompressible) must stay under Tight's 4 MiB compact length."""
+Ints = npt.NDArray[np.intp]
 
 
 def classify(keys: Keys, rect: Rect, palette_max: int) -> Region:
@@ -57,17 +67,43 @@ def classify(keys: Keys, rect: Rect, palette_max: int) -> Region:
     return Region(rect, Kind.PHOTO, _NO_COLOURS)
 
 
-def _tiles_of_row(keys: Keys, view: ClientView, row: int, cols: list[int]) -> Keys:
-    """The given tiles of one tile row as (n, pixels) keys; a narrow last tile is padded by
-    repeating its own pixels, which adds no colour."""
-    y0 = row * TILE
-    band = keys[y0 : y0 + TILE]
-    pad = view.cols * TILE - view.width
-    if pad:
-        band = np.pad(band, ((0, 0), (0, pad)), mode="edge")
-    height = band.shape[0]
-    picked = band.reshape(height, view.cols, TILE)[:, cols, :]
-    return np.ascontiguousarray(picked.transpose(1, 0, 2)).reshape(len(cols), height * TILE)
+def _tile_stack(keys: Keys, view: ClientView, rows: Ints, cols: Ints) -> Keys:
+    """The tiles at (``rows``, ``cols``) as (n, TILE * TILE) keys, in the given order.
+
+    Whole tiles are copied run by run (neighbours in a tile row) out of a (rows, TILE, cols,
+    TILE) view, which is twice as fast as one fancy index; tiles cut by the right or bottom
+    edge are padded by repeating their last row and column, which adds no colour.
+    """
+    n = len(rows)
+    out = np.empty((n, TILE, TILE), dtype=np.uint32)
+    full_rows, full_cols = view.height // TILE, view.width // TILE
+    whole = (rows < full_rows) & (cols < full_cols)
+    if whole.any():
+        body = keys[: full_rows * TILE, : full_cols * TILE].reshape(
+            full_rows, TILE, full_cols, TILE
+        )
+        breaks = np.ones(n + 1, dtype=np.bool_)
+        breaks[1:n] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1] + 1) | ~whole[1:]
+        starts = np.flatnonzero(breaks).tolist()
+        for k0, k1 in itertools.pairwise(starts):
+            if whole[k0]:
+                r, c0 = int(rows[k0]), int(cols[k0])
+                np.copyto(out[k0:k1], body[r, :, c0 : c0 + k1 - k0, :].transpose(1, 0, 2))
+    edge = np.flatnonzero(~whole)
+    if edge.size:
+        step = np.arange(TILE)
+        ys = np.minimum(rows[edge, None] * TILE + step, view.height - 1)
+        xs = np.minimum(cols[edge, None] * TILE + step, view.width - 1)
+        out[edge] = keys[ys[:, :, None], xs[:, None, :]]
+    return out.reshape(len(rows), TILE * TILE)
+
+
+def _count_colours(tiles: Keys) -> tuple[Keys, npt.NDArray[np.bool_], Ints]:
+    """Sort each tile's keys; return them, where each new colour starts, and the counts."""
+    ordered = np.sort(tiles, axis=1)
+    starts = np.ones(ordered.shape, dtype=np.bool_)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
+    return ordered, starts, np.count_nonzero(starts, axis=1)
 
 
 def plan_regions(
@@ -75,66 +111,115 @@ def plan_regions(
 ) -> list[Region]:
     """Classify and merge the tiles set in ``mask``; every rectangle is clipped to ``region``.
 
-    ``palette_max`` is the most colours a PALETTE region may have.
+    ``palette_max`` is the most colours a PALETTE region may have. All tiles are classified
+    at once; a tile whose pixel sample alone has too many colours is PHOTO without sorting
+    the whole tile (most of a photograph's cost).
     """
-    out: list[Region] = []
-    for row in np.flatnonzero(mask.any(axis=1)).tolist():
-        cols = np.flatnonzero(mask[row]).tolist()
-        tiles = _tiles_of_row(keys, view, row, cols)
-        solid = (tiles == tiles[:, :1]).all(axis=1)
-        colours: list[Keys] = [tiles[i, :1] for i in range(len(cols))]
-        kinds = [Kind.FILL] * len(cols)
-        mixed = np.flatnonzero(~solid)
-        if mixed.size:
-            ordered = np.sort(tiles[mixed], axis=1)
-            starts = np.ones(ordered.shape, dtype=np.bool_)
-            starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            counts = starts.sum(axis=1)
-            for i, (tile, count) in enumerate(zip(mixed.tolist(), counts.tolist(), strict=True)):
-                if count <= palette_max:
-                    kinds[tile] = Kind.PALETTE
-                    colours[tile] = ordered[i][starts[i]]
-                else:
-                    kinds[tile] = Kind.PHOTO
-                    colours[tile] = _NO_COLOURS
-        _merge_row(view, row, cols, kinds, colours, palette_max, region, out)
+    rows, cols = np.nonzero(mask)
+    if not rows.size:
+        return []
+    tiles = _tile_stack(keys, view, rows, cols)
+    n = len(rows)
+    kinds = np.full(n, _FILL_CODE, dtype=np.int8)
+    palette: Ints = np.zeros(0, dtype=np.intp)
+    palette_colours: list[Keys] = []
+    # One pixel in eight first: if the sample holds too many colours, so does the tile, and
+    # a sample of one colour is nearly always a solid tile (checked exactly).
+    _, _, sampled = _count_colours(tiles.reshape(n, TILE, TILE)[:, ::2, ::4].reshape(n, -1))
+    kinds[sampled > palette_max] = _PHOTO_CODE
+    one = np.flatnonzero(sampled == 1)
+    solid = (tiles[one] == tiles[one, :1]).all(axis=1)
+    maybe = np.flatnonzero((sampled > 1) & (sampled <= palette_max))
+    maybe = np.sort(np.concatenate((maybe, one[~solid])))
+    if maybe.size:
+        ordered, starts, counts = _count_colours(tiles[maybe])
+        fits = counts <= palette_max
+        kinds[maybe[~fits]] = _PHOTO_CODE
+        palette = maybe[fits]
+        kinds[palette] = _PALETTE_CODE
+        palette_colours = [ordered[i][starts[i]] for i in np.flatnonzero(fits).tolist()]
+    first = tiles[:, 0].tolist()
+    sets: list[frozenset[int]] = [frozenset((k,)) for k in first]
+    for i, tile in enumerate(palette.tolist()):
+        sets[tile] = frozenset(palette_colours[i].tolist())
+    for tile in np.flatnonzero(kinds == _PHOTO_CODE).tolist():
+        sets[tile] = _EMPTY
+    runs = _merge_across(view, rows.tolist(), cols.tolist(), kinds.tolist(), sets, palette_max)
+    return [
+        Region(rect, _KINDS[kind], _sorted(colours, kind))
+        for rect, kind, colours in _merge_down(runs, region, palette_max)
+    ]
+
+
+_Run = tuple[Rect, int, frozenset[int]]
+_EMPTY: frozenset[int] = frozenset()
+
+
+def _sorted(colours: frozenset[int], kind: int) -> Keys:
+    if kind == _PHOTO_CODE:
+        return _NO_COLOURS
+    return np.array(sorted(colours), dtype=np.uint32)
+
+
+def _join(
+    a: frozenset[int], b: frozenset[int], kind: int, palette_max: int
+) -> frozenset[int] | None:
+    """The colours of two neighbours of ``kind`` as one region, or None if they cannot be."""
+    if kind == _PHOTO_CODE:
+        return a
+    if kind == _FILL_CODE:
+        return a if a == b else None
+    union = a | b
+    # Two colours pack eight pixels a byte; do not give that up for a bigger rectangle.
+    if len(union) > palette_max or (len(union) > 2 and min(len(a), len(b)) <= 2):
+        return None
+    return union
+
+
+def _merge_across(
+    view: ClientView,
+    rows: list[int],
+    cols: list[int],
+    kinds: list[int],
+    sets: list[frozenset[int]],
+    palette_max: int,
+) -> list[_Run]:
+    """Runs of neighbouring tiles of one tile row that can be one region, row by row."""
+    limit = MAX_SPAN_WIDTH // TILE
+    out: list[_Run] = []
+    row, first, prev, kind, current = rows[0], cols[0], cols[0], kinds[0], sets[0]
+    for r, col, k, s in zip(rows[1:], cols[1:], kinds[1:], sets[1:], strict=True):
+        joined = None
+        if r == row and col == prev + 1 and k == kind and col - first < limit:
+            joined = _join(current, s, kind, palette_max)
+        if joined is None:
+            out.append((view.span_rect(row, first, prev), kind, current))
+            row, first, kind, joined = r, col, k, s
+        current, prev = joined, col
+    out.append((view.span_rect(row, first, prev), kind, current))
     return out
 
 
-def _merge_row(
-    view: ClientView,
-    row: int,
-    cols: list[int],
-    kinds: list[Kind],
-    colours: list[Keys],
-    palette_max: int,
-    region: Rect,
-    out: list[Region],
-) -> None:
-    limit = MAX_SPAN_WIDTH // TILE
-
-    def emit(first: int, last: int, kind: Kind, cols_: Keys) -> None:
-        clipped = view.span_rect(row, first, last).intersect(region)
-        if clipped is not None:
-            out.append(Region(clipped, kind, cols_))
-
-    first = prev = cols[0]
-    kind, current = kinds[0], colours[0]
-    for col, k, c in zip(cols[1:], kinds[1:], colours[1:], strict=True):
-        joined: Keys | None = None
-        if col == prev + 1 and k is kind and col - first < limit:
-            if kind is Kind.PHOTO:
-                joined = current
-            elif kind is Kind.FILL:
-                joined = current if c[0] == current[0] else None
-            else:
-                union = np.union1d(current, c)
-                joined = union if len(union) <= palette_max else None
-        if joined is None:
-            emit(first, prev, kind, current)
-            first, kind, joined = col, k, c
-        current, prev = joined, col
-    emit(first, prev, kind, current)
+def _merge_down(runs: list[_Run], region: Rect, palette_max: int) -> list[_Run]:
+    """Clip runs to ``region`` and merge each with the one right above it when both have the
+    same columns and can share one encoding: a photograph becomes one JPEG, not one a row."""
+    out: list[_Run] = []
+    above: dict[tuple[int, int], int] = {}  # (x, width) -> index in out of the lowest run
+    for rect, kind, colours in runs:
+        r = rect.intersect(region)
+        if r is None:
+            continue
+        i = above.get((r.x, r.width))
+        if i is not None:
+            up, up_kind, up_colours = out[i]
+            if up_kind == kind and up.y + up.height == r.y:
+                joined = _join(up_colours, colours, kind, palette_max)
+                if joined is not None and r.width * (up.height + r.height) <= _MAX_MERGED_PIXELS:
+                    out[i] = (Rect(r.x, up.y, r.width, up.height + r.height), kind, joined)
+                    continue
+        above[(r.x, r.width)] = len(out)
+        out.append((r, kind, colours))
+    return out
 
 
 def palette_indices(keys: Keys, colours: Keys) -> npt.NDArray[np.uint8]:

@@ -1,17 +1,17 @@
 """Finding scrolled content, so it can be sent as a CopyRect (RFC 6143 section 7.7.2).
 
 When a text scrolls, most of the changed area holds rows the client already has, a few rows
-higher or lower. Rows are compared by hash (xxh3 over each row's colour keys, across the
-changed columns only): rows whose old hash is unique in the area vote for a vertical shift, the
-shift with most votes is checked over its longest run of matching rows, and that run is
-verified pixel for pixel before it is used. A CopyRect costs 16 bytes however large it is.
+higher or lower. Each row of the changed area gets a signature (a weighted sum of a few
+bands of its colour keys, vectorised): rows whose old signature is unique in the area vote
+for a vertical shift. The rows that the winning shift explains are then compared pixel for
+pixel, and their longest run becomes the CopyRect, so a signature collision can cost a missed
+scroll but never a wrong picture. A CopyRect costs 16 bytes however large it is.
 """
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import xxhash
+import numpy.typing as npt
 
 from tasuke.rfb.tiles import ClientView, Keys, Rect
 
@@ -19,6 +19,11 @@ __all__ = ["MIN_SCROLL_ROWS", "Shift", "find_vertical_shift"]
 
 MIN_SCROLL_ROWS = 16
 """A shorter run of moved rows is cheaper to just encode again."""
+_BANDS, _BAND = 8, 32
+"""A row's signature reads this many bands of this many pixels, spread across the area:
+a few cache lines a row instead of the whole row; the exact comparison catches the rest."""
+# Fixed odd 32-bit weights, so that equal rows always get equal signatures.
+_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 1 << 31, _BANDS * _BAND, dtype=np.uint32) | 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +34,43 @@ class Shift:
     source_y: int
 
 
-def _row_hashes(keys: Keys, area: Rect) -> list[int]:
-    x1 = area.x + area.width
-    return [
-        xxhash.xxh3_64_intdigest(keys[y, area.x : x1].data)
-        for y in range(area.y, area.y + area.height)
-    ]
+def _signatures(keys: Keys, area: Rect) -> npt.NDArray[np.uint32]:
+    width = min(_BAND, area.width)
+    bands = min(_BANDS, area.width // width)
+    sums = np.zeros(area.height, dtype=np.uint32)
+    rows = keys[area.y : area.y + area.height]
+    for i, x in enumerate(np.linspace(area.x, area.x + area.width - width, bands).astype(int)):
+        # uint32 arithmetic wraps silently: a hash, not a sum.
+        weights = _WEIGHTS[i * _BAND : i * _BAND + width]
+        sums += (rows[:, x : x + width] * weights).sum(axis=1, dtype=np.uint32)
+    return sums
+
+
+def _vote(now: npt.NDArray[np.uint32], before: npt.NDArray[np.uint32]) -> tuple[int, int]:
+    """The most common shift (before row - now row) among rows unique before, and its votes."""
+    values, first, counts = np.unique(before, return_index=True, return_counts=True)
+    values, first = values[counts == 1], first[counts == 1]
+    if not values.size:
+        return 0, 0
+    at = np.minimum(np.searchsorted(values, now), len(values) - 1)
+    found = np.flatnonzero(values[at] == now)
+    shifts = first[at[found]] - found
+    shifts = shifts[shifts != 0]
+    if not shifts.size:
+        return 0, 0
+    offsets, votes = np.unique(shifts, return_counts=True)
+    best = int(np.argmax(votes))
+    return int(offsets[best]), int(votes[best])
+
+
+def _longest_run(flags: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """Start and length of the longest run of True in ``flags``."""
+    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not starts.size:
+        return 0, 0
+    k = int(np.argmax(ends - starts))
+    return int(starts[k]), int(ends[k] - starts[k])
 
 
 def find_vertical_shift(keys: Keys, view: ClientView, area: Rect) -> Shift | None:
@@ -44,34 +80,18 @@ def find_vertical_shift(keys: Keys, view: ClientView, area: Rect) -> Shift | Non
     """
     if area.height < MIN_SCROLL_ROWS * 2:
         return None
-    now, before = _row_hashes(keys, area), _row_hashes(view.sent, area)
-    counts = Counter(before)
-    where = {h: i for i, h in enumerate(before) if counts[h] == 1}
-    votes = Counter(where[h] - i for i, h in enumerate(now) if h in where and where[h] != i)
-    if not votes:
+    dy, votes = _vote(_signatures(keys, area), _signatures(view.sent, area))
+    if votes < MIN_SCROLL_ROWS // 2:
+        return None  # not scroll-shaped: no full comparison
+    lo, hi = max(0, -dy), min(area.height, area.height - dy)
+    x1 = area.x + area.width
+    now = keys[area.y + lo : area.y + hi, area.x : x1]
+    before = view.sent[area.y + lo + dy : area.y + hi + dy, area.x : x1]
+    start, length = _longest_run((now == before).all(axis=1))
+    if length < MIN_SCROLL_ROWS:
         return None
-    dy, count = votes.most_common(1)[0]
-    if count < MIN_SCROLL_ROWS // 2:
-        return None
-    best_start, best_len, start = 0, 0, None
-    lo, hi = max(0, -dy), min(len(now), len(now) - dy)
-    for i in range(lo, hi + 1):
-        match = i < hi and now[i] == before[i + dy]
-        if match and start is None:
-            start = i
-        elif not match and start is not None:
-            if i - start > best_len:
-                best_start, best_len = start, i - start
-            start = None
-    if best_len < MIN_SCROLL_ROWS:
-        return None
-    dest = Rect(area.x, area.y + best_start, area.width, best_len)
+    dest = Rect(area.x, area.y + lo + start, area.width, length)
     source_y = dest.y + dy
-    source = Rect(area.x, source_y, area.width, best_len)
-    if not view.knows(source):
-        return None
-    window = keys[dest.y : dest.y + best_len, area.x : area.x + area.width]
-    moved = view.sent[source_y : source_y + best_len, area.x : area.x + area.width]
-    if not np.array_equal(window, moved):  # a hash collision: never send a wrong picture
+    if not view.knows(Rect(area.x, source_y, area.width, length)):
         return None
     return Shift(dest, source_y)

@@ -106,6 +106,17 @@ def tile_mask(rects: list[Rect], width: int, height: int) -> npt.NDArray[np.bool
     return mask
 
 
+def _tiles_any(diff: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Which whole TILE x TILE tiles of ``diff`` (rows contiguous) hold a True."""
+    rows, cols = diff.shape[0] // TILE, diff.shape[1] // TILE
+    # Eight bools per uint64; OR-ing the 64 rows of each tile row first runs along
+    # contiguous memory, which is ~25x faster than reducing the short inner axis first.
+    words = diff.view(np.uint64).reshape(rows, TILE, cols * TILE // 8)
+    per_col = np.bitwise_or.reduce(words, axis=1)
+    found: npt.NDArray[np.bool_] = per_col.reshape(rows, cols, TILE // 8).any(axis=2)
+    return found
+
+
 class ClientView:
     """What one client's framebuffer holds, at tile granularity."""
 
@@ -198,14 +209,7 @@ class ClientView:
     def _compare_all(self, keys: Keys) -> npt.NDArray[np.bool_]:
         np.not_equal(keys, self._sent, out=self._diff[: self.height, : self.width])
         self._diff_written = None
-        # Eight bools per uint64; OR-ing the 64 rows of each tile row first runs along
-        # contiguous memory, which is ~25x faster than reducing the short inner axis first.
-        words = self._diff.view(np.uint64).reshape(self.rows, TILE, self.cols * TILE // 8)
-        per_col = np.bitwise_or.reduce(words, axis=1)
-        changed: npt.NDArray[np.bool_] = per_col.reshape(self.rows, self.cols, TILE // 8).any(
-            axis=2
-        )
-        return changed
+        return _tiles_any(self._diff)
 
     def _compare_within(self, keys: Keys, damage: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         if self._diff_written is None:
@@ -223,7 +227,7 @@ class ClientView:
             r0, c0 = r.y // TILE, r.x // TILE
             r1, c1 = -(-y1 // TILE), -(-x1 // TILE)
             block = self._diff[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE]
-            changed[r0:r1, c0:c1] = block.reshape(r1 - r0, TILE, c1 - c0, TILE).any(axis=(1, 3))
+            changed[r0:r1, c0:c1] = _tiles_any(block)
         return changed
 
     def changed_boxes(self, mask: npt.NDArray[np.bool_]) -> list[Rect]:
@@ -271,6 +275,14 @@ class ClientView:
         rows = self._sent[source_y : source_y + dest.height, dest.x : dest.x + dest.width].copy()
         self._sent[dest.y : dest.y + dest.height, dest.x : dest.x + dest.width] = rows
 
+    def covered_mask(self, region: Rect) -> npt.NDArray[np.bool_]:
+        """A (rows, cols) mask of the tiles that ``region`` covers completely."""
+        mask = np.zeros((self.rows, self.cols), dtype=np.bool_)
+        c0, r0, c1, r1 = self._covered(region)
+        if c1 > c0 and r1 > r0:
+            mask[r0:r1, c0:c1] = True
+        return mask
+
     def region_mask(self, region: Rect) -> npt.NDArray[np.bool_]:
         """A (rows, cols) mask of the tiles that ``region`` touches."""
         mask = np.zeros((self.rows, self.cols), dtype=np.bool_)
@@ -287,6 +299,17 @@ class ClientView:
 
     def mark_sent(self, keys: Keys, rects: list[Rect]) -> None:
         """Record that the client now holds ``keys`` inside ``rects``."""
+        if keys is self._keys and len(rects) > 1:
+            covered = np.zeros_like(self._known)
+            for r in rects:
+                covered |= self.covered_mask(r)
+            if covered.all():
+                # The whole screen was sent: the key buffer becomes the sent picture, which
+                # saves copying it (8 MB at 1080p); the next keys() then fills the other.
+                self._sent, self._keys = self._keys, self._sent
+                self._keys_valid = False
+                self._known[:] = True
+                return
         for r in rects:
             y1, x1 = r.y + r.height, r.x + r.width
             self._sent[r.y : y1, r.x : x1] = keys[r.y : y1, r.x : x1]

@@ -191,4 +191,7 @@ class Picture:
         copy = RECT.pack(d.x, d.y, d.width, d.height, c.ENC_COPYRECT)
         copy += struct.pack(">HH", d.x, shift.source_y)
         view.copy_within(shift.source_y, d)
-        return copy, view.dirty_tiles(keys) & view.region_mask(region)
+        # Only the changed tiles and those the copy wrote to can differ now, and not the
+        # ones it covers whole (the copy was checked pixel for pixel): compare just the rest.
+        again = (dirty | view.region_mask(d)) & ~view.covered_mask(d)
+        return copy, view.dirty_tiles(keys, again) & view.region_mask(region)

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from tasuke import limits
 from tasuke.rfb import constants as c
-from tasuke.rfb.plan import palette_indices
+from tasuke.rfb.plan import Kind, palette_indices, plan_regions
 from tasuke.rfb.server import RFBServer
-from tests.unit.rfb.decoder import Decoder
+from tasuke.rfb.tiles import ClientView, Rect
+from tests.unit.rfb.decoder import ClientFormat, Decoder
 from tests.unit.rfb.fakes import client_init, request, rgb, sample_picture, set_encodings
 
 
@@ -138,3 +139,65 @@ def test_a_changing_jpeg_area_is_not_refreshed_while_it_changes() -> None:
         frame[128:192, 128:256, :3] = rng.integers(0, 256, (64, 128, 3))  # "video"
         send(server, decoder, frame, incremental=True)
         assert {r.kind for r in decoder.updates[-1]} == {"jpeg"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.sampled_from([(200, 130), (256, 192), (64, 64), (333, 77), (130, 300)]),
+    palette_max=st.sampled_from([64, 256]),
+    seed=st.integers(0, 1000),
+)
+def test_planned_regions_cover_the_tiles_once_and_are_what_they_claim(
+    size: tuple[int, int], palette_max: int, seed: int
+) -> None:
+    width, height = size
+    rng = np.random.default_rng(seed)
+    frame = desktop(width, height, seed)
+    view = ClientView(width, height)
+    keys = view.keys(frame)
+    mask = rng.random((view.rows, view.cols)) < 0.7
+    region = Rect(int(rng.integers(0, 20)), int(rng.integers(0, 20)), width, height)
+    region = region.clip(width, height)
+    assert region is not None
+    covered = np.zeros((height, width), np.int32)
+    for reg in plan_regions(keys, view, mask, region, palette_max):
+        r = reg.rect
+        assert r.width <= 2048
+        covered[r.y : r.y + r.height, r.x : r.x + r.width] += 1
+        window = keys[r.y : r.y + r.height, r.x : r.x + r.width]
+        if reg.kind is Kind.FILL:
+            assert (window == reg.colours[0]).all()
+        elif reg.kind is Kind.PALETTE:
+            assert len(reg.colours) <= palette_max
+            assert np.isin(window, reg.colours).all()
+    want = np.zeros((height, width), np.int32)
+    for row, col in zip(*np.nonzero(mask), strict=True):
+        want[row * 64 : row * 64 + 64, col * 64 : col * 64 + 64] = 1
+    inside = np.zeros_like(want)
+    inside[region.y : region.y + region.height, region.x : region.x + region.width] = 1
+    assert np.array_equal(covered, want * inside)
+
+
+def test_a_photograph_is_one_jpeg_rectangle_not_one_per_tile_row() -> None:
+    frame = np.zeros((512, 512, 4), np.uint8)
+    frame[64:448, 128:384, :3] = np.random.default_rng(1).integers(0, 256, (384, 256, 3))
+    server, decoder = connect(512, 512, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    send(server, decoder, frame, incremental=False)
+    jpeg = [r for r in decoder.updates[0] if r.kind == "jpeg"]
+    assert [(r.x, r.y, r.width, r.height) for r in jpeg] == [(128, 64, 256, 384)]
+
+
+def test_a_big_noisy_area_in_four_byte_tpixels_fits_tight_lengths() -> None:
+    # 32-bit depth-32 clients get whole pixels: a merged region of noise must still compress
+    # to less than Tight's 4 MiB compact length.
+    fmt = ClientFormat(depth=32)
+    server = RFBServer(1024, 1088, name="x")
+    decoder = Decoder(fmt)
+    server.receive_data(client_init(8))
+    decoder.handshake(server.data_to_send())
+    server.receive_data(fmt.message())
+    server.receive_data(set_encodings(c.ENC_TIGHT))
+    frame = np.random.default_rng(2).integers(0, 256, (1088, 1024, 4), dtype=np.uint8)
+    send(server, decoder, frame, incremental=False)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    assert max(r.width * r.height for r in decoder.updates[0]) <= 2048 * 256

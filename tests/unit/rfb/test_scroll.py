@@ -90,3 +90,20 @@ def test_unrelated_change_is_not_mistaken_for_a_scroll() -> None:
     update(server, decoder, frame, incremental=True)
     assert all(r.encoding != c.ENC_COPYRECT for r in decoder.updates[-1])
     assert np.array_equal(decoder.screen, rgb(frame))
+
+
+def test_a_row_that_differs_only_where_signatures_do_not_look_is_still_exact() -> None:
+    text = page(4)
+    server, decoder = connect(c.ENC_TIGHT, c.ENC_COPYRECT)
+    before = screen(text, 100)
+    update(server, decoder, before, incremental=False)
+    after = screen(text, 112)
+    xs = np.nonzero((after != before)[..., :3].any(axis=2))[1]
+    x0, width = int(xs.min()), int(xs.max() - xs.min() + 1)
+    bands = np.linspace(x0, x0 + width - 32, 8).astype(int)  # where row signatures look
+    unseen = next(x for x in range(x0, x0 + width) if not ((bands <= x) & (x < bands + 32)).any())
+    y = TEXT[1] + TEXT[3] // 3
+    after[y, unseen, :3] = 255 - after[y, unseen, :3]  # same signature as its old row
+    update(server, decoder, after, incremental=True)
+    assert np.array_equal(decoder.screen, rgb(after))
+    assert decoder.updates[-1][0].encoding == c.ENC_COPYRECT

@@ -86,3 +86,57 @@ def test_zrle_any_picture_is_exact_and_the_stream_persists(frames: list[np.ndarr
         frame = np.resize(frame, (height, width, 4))
         send(server, decoder, frame, incremental=i > 0)
         assert np.array_equal(decoder.screen, rgb(frame))
+
+
+def rle_picture(width: int, height: int, seed: int) -> np.ndarray:
+    """Tiles that only run-length sub-encodings shrink: long runs of many colours (a
+    vertical gradient of 200 greys: plain RLE), runs of a few dozen colours (palette RLE),
+    runs far longer than 255 pixels, next to a noisy photo tile in the same tile row."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((height, width, 4), np.uint8)
+    grey = (np.arange(height) * 200 // max(height, 1)).astype(np.uint8)
+    frame[:, : width // 3, :3] = grey[:, None, None]  # one colour per row, ~200 of them
+    palette = rng.integers(0, 256, (40, 3), dtype=np.uint8)
+    runs = rng.integers(0, 40, (height, 8))  # 8 runs a row, 40 colours
+    frame[:, width // 3 : 2 * width // 3, :3] = np.repeat(
+        palette[runs], -(-(2 * width // 3 - width // 3) // 8), axis=1
+    )[:, : 2 * width // 3 - width // 3]
+    frame[: height // 2, 2 * width // 3 :, :3] = rng.integers(0, 256, (height // 2, 1, 3))
+    frame[height // 2 :, 2 * width // 3 :, :3] = rng.integers(
+        0, 256, (height - height // 2, width - 2 * width // 3, 3)
+    )
+    frame[..., 3] = rng.integers(0, 256, (height, width))  # the padding byte is noise
+    return frame
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        ClientFormat(),
+        ClientFormat(depth=32),  # 4-byte CPIXELs
+        ClientFormat(bpp=16, depth=16, rmax=31, gmax=63, bmax=31, rshift=11, gshift=5, bshift=0),
+    ],
+)
+@pytest.mark.parametrize("size", [(384, 320), (333, 150)])
+def test_run_length_tiles_are_exact_and_smaller(fmt: ClientFormat, size: tuple[int, int]) -> None:
+    width, height = size
+    frame = rle_picture(width, height, seed=5)
+    server, decoder = connect(width, height, fmt)
+    send(server, decoder, frame, incremental=False)
+    screen = decoder.screen
+    raw_server, raw = connect(width, height, fmt)
+    raw_server.receive_data(set_encodings(c.ENC_RAW))
+    send(raw_server, raw, frame, incremental=False)
+    assert np.array_equal(screen, raw.screen)
+    kinds = "+".join(r.kind for r in decoder.updates[0])
+    assert "rle" in kinds
+    assert "raw" in kinds
+
+
+def test_a_run_longer_than_a_tile_row_and_255_pixels_is_exact() -> None:
+    frame = np.zeros((64, 64, 4), np.uint8)
+    frame[..., :3] = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64, 1) // 600 % 256
+    server, decoder = connect(64, 64)
+    send(server, decoder, frame, incremental=False)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    assert decoder.updates[0][0].kind == "rle"
