@@ -175,6 +175,27 @@ async def _typing_latency(client: RFBClient, seconds: float) -> list[float]:
     return samples
 
 
+class _SlowReader:
+    """A StreamReader that hands out at most ``rate`` bytes a second: a slow link.
+
+    With a small socket buffer and StreamReader limit, the server's writes back up as they
+    would behind a slow uplink, and the client answers fences only as fast as bytes arrive.
+    """
+
+    def __init__(self, inner: asyncio.StreamReader, rate: float) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.due = time.monotonic()
+
+    async def readexactly(self, n: int) -> bytes:
+        data = await self.inner.readexactly(n)
+        now = time.monotonic()
+        self.due = max(self.due, now) + n / self.rate
+        if self.due - now > 0.002:
+            await asyncio.sleep(self.due - now)
+        return data
+
+
 async def _measure(
     display: str,
     server_pid: int,
@@ -184,8 +205,14 @@ async def _measure(
     workload_pid: int,
     *,
     h264: bool = False,
+    link: float | None = None,
 ) -> Result:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    limit = 1 << 22 if link is None else 1 << 16
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=limit)
+    if link is not None:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        reader = _SlowReader(reader, link * 1024)  # type: ignore[assignment]
     # As noVNC: continuous updates when the server offers them; "+h264" lists encoding 50.
     encodings = NOVNC_H264 if h264 else NOVNC_LIKE
     client = RFBClient(reader, writer, encodings=encodings, continuous=True)
@@ -234,7 +261,13 @@ async def _measure(
 
 
 def run_one(
-    display: str, assets: Path, workload: str, server: str, seconds: float, baseline: Path | None
+    display: str,
+    assets: Path,
+    workload: str,
+    server: str,
+    seconds: float,
+    baseline: Path | None,
+    link: float | None = None,
 ) -> Result:
     env = xauth_free_env(display)
     argv = [sys.executable, str(HERE / "xworkload.py"), workload, str(assets)]
@@ -245,11 +278,13 @@ def run_one(
             _server(kind, display, baseline) as (spid, port),
         ):
             result = asyncio.run(
-                _measure(display, spid, port, workload, seconds, wpid, h264=variant == "h264")
+                _measure(
+                    display, spid, port, workload, seconds, wpid, h264=variant == "h264", link=link
+                )
             )
     except Exception as exc:
         result = Result(server, workload, failure=f"{type(exc).__name__}: {exc}")
-    result.server = server
+    result.server = server if link is None else f"{server} @{link:g} KiB/s"
     return result
 
 
@@ -326,6 +361,12 @@ def main() -> int:
     parser.add_argument(
         "--h264", action="store_true", help="add tasuke+h264: a client that lists H.264 (50)"
     )
+    parser.add_argument(
+        "--link",
+        type=float,
+        metavar="KIBPS",
+        help="throttle the benchmark client to this many KiB/s (a slow link)",
+    )
     args = parser.parse_args()
     cpu = next(
         (
@@ -362,7 +403,9 @@ def main() -> int:
             for workload in args.only or WORKLOADS:
                 for server in servers:
                     results.append(
-                        run_one(display, assets, workload, server, args.seconds, baseline)
+                        run_one(
+                            display, assets, workload, server, args.seconds, baseline, args.link
+                        )
                     )
                     print(f"  {workload} / {server} done", file=sys.stderr, flush=True)
         print(table(results))

@@ -6,6 +6,7 @@ printed, so a server message cannot carry terminal escape sequences.
 """
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from tasuke import limits
@@ -14,7 +15,9 @@ from tasuke.agent.hello import clean_text
 from tasuke.errors import ProtocolError
 
 __all__ = [
+    "MonitorRequest",
     "ended_text",
+    "monitor_list",
     "parse_control",
     "parse_server_text",
     "refused_text",
@@ -68,11 +71,39 @@ def parse_server_text(raw: str | bytes) -> dict[str, Any]:
     return _load_object(raw, limits.MAX_TEXT_FRAME, "server message")
 
 
-def parse_control(payload: bytes) -> RemoteEnd:
+@dataclass(frozen=True, slots=True)
+class MonitorRequest:
+    """The console asks to be shown monitor ``index`` (0: all of them).
+
+    Only what is captured changes; consent does not (the agent never hands this to
+    :class:`~tasuke.agent.consent.Consent`).
+    """
+
+    index: int
+
+
+def monitor_list(monitors: list[tuple[int, int, int, int]]) -> list[list[int]]:
+    """The monitors as the ``info`` message lists them (docs/protocol.md 2.8).
+
+    Empty (no selector in the console) when there are more than ``limits.MAX_MONITORS``
+    or one is outside the sizes the console accepts: the console's indices must be the
+    screen engine's, so the list is sent whole or not at all.
+    """
+    dim = limits.MAX_FRAMEBUFFER_DIM
+    ok = len(monitors) <= limits.MAX_MONITORS and all(
+        0 <= x <= dim and 0 <= y <= dim and 1 <= w <= dim and 1 <= h <= dim
+        for x, y, w, h in monitors
+    )
+    return [list(m) for m in monitors] if ok else []
+
+
+def parse_control(payload: bytes, monitors: int = 0) -> RemoteEnd | MonitorRequest:
     """Parse a channel-0 message from the console (docs/protocol.md 2.8).
 
-    The console may send only ``end``. Whatever its ``by`` says, an end on the
-    console's channel is the operator's.
+    The console may send ``end`` and ``monitor``. Whatever its ``by`` says, an end on the
+    console's channel is the operator's. ``monitor`` must be exactly
+    ``{"type": "monitor", "select": N}`` with an integer N in 0..``monitors`` (the number
+    of monitors the agent listed in its ``info``).
 
     Raises:
         ProtocolError: too large, not UTF-8 JSON, no ``type``, a type the console may
@@ -80,6 +111,17 @@ def parse_control(payload: bytes) -> RemoteEnd:
     """
     message = _load_object(payload, limits.MAX_CONTROL_MESSAGE, "control message")
     kind = message["type"]
+    if kind == "monitor":
+        index = message.get("select")
+        # bool is an int in Python; JSON true is not a monitor number.
+        if (
+            set(message) != {"type", "select"}
+            or not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index <= monitors
+        ):
+            raise ProtocolError("malformed monitor message")
+        return MonitorRequest(index)
     if kind != "end":
         raise ProtocolError(f"unknown control message type: {clean_text(kind, 40)}")
     reason = message.get("reason", "")

@@ -38,7 +38,9 @@ from tasuke.agent.deps import E2ELike, JoinDeps
 from tasuke.agent.grant import Grant, verify_welcome
 from tasuke.agent.hello import clean_text
 from tasuke.agent.messages import (
+    MonitorRequest,
     ended_text,
+    monitor_list,
     parse_control,
     parse_server_text,
     refused_text,
@@ -46,9 +48,10 @@ from tasuke.agent.messages import (
 )
 from tasuke.agent.stream import ChannelStream
 from tasuke.agent.ui import PromptInfo, SessionInfo
-from tasuke.desktop.base import InputSink, ScreenSource
+from tasuke.desktop.base import InputSink, Monitors, ScreenSource
 from tasuke.e2e import CHANNEL_CONTROL, CHANNEL_RFB, ChannelData, HandshakeComplete
 from tasuke.errors import ProtocolError, RemoteError, TasukeError
+from tasuke.rfb.capture import MonitorChoice
 
 __all__ = ["AgentSession"]
 
@@ -89,6 +92,10 @@ class AgentSession:
         self._consent: Consent | None = None
         self._stream: ChannelStream | None = None
         self._rfb_started = False
+        self._monitor = MonitorChoice(0)
+        """Which monitor the screen engine shows; the console may change it."""
+        self._monitors: list[list[int]] = []
+        """The monitors listed to the console in ``info`` (its selector's choices)."""
 
     # --- life cycle ---------------------------------------------------------
 
@@ -359,17 +366,28 @@ class AgentSession:
             # Channel-1 bytes before a grant and unknown channels are dropped.
 
     def _on_control(self, payload: bytes) -> None:
-        self._on_remote_end(parse_control(payload))
+        message = parse_control(payload, len(self._monitors))
+        if isinstance(message, MonitorRequest):
+            # Only what is captured changes, never the consent; before a grant nothing is
+            # captured at all, and the choice applies once the screen engine starts.
+            self._monitor.select(message.index)
+        else:
+            self._on_remote_end(message)
 
     async def _on_handshake_complete(self, sas: str) -> None:
         assert self._grant is not None
         info = self._agent_info
+        source = self._source
+        # Read before the screen engine starts, so no other thread uses the source yet.
+        if isinstance(source, Monitors):
+            self._monitors = monitor_list(source.monitors())
         await self._send_control(
             {
                 "type": "info",
                 "os": info["os"],
                 "hostname": info["hostname"],
                 "screen": info["screen"],
+                "monitors": self._monitors,
             }
         )
         self._consent = Consent(
@@ -460,7 +478,12 @@ class AgentSession:
         self, stream: ChannelStream, sink: InputSink | None, name: str, consent: Consent
     ) -> None:
         await self._deps.serve_rfb(
-            stream, self._source, sink, name=name, input_allowed=consent.may_inject_input
+            stream,
+            self._source,
+            sink,
+            name=name,
+            input_allowed=consent.may_inject_input,
+            monitor=self._monitor,
         )
         # The stream ending says nothing about who ended the session: an end from the
         # operator arrives as a message (and was handled first); this is not one.

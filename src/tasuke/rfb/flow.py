@@ -7,7 +7,8 @@ the stream (the stream applies backpressure), and, when the viewer supports Fenc
 most :data:`tasuke.limits.RFB_FENCES_IN_FLIGHT` updates may be unacknowledged: after each
 continuous update the server sends a Fence request, which the viewer answers once it has
 processed everything before it. So the next frame is captured only when the viewer is ready
-for it, and it is always the newest screen.
+for it, and it is always the newest screen. The same answers measure the link
+(:mod:`tasuke.rfb.adapt`): on a slow one, quality and then frame rate go down.
 
 Messages (rfbproto): EnableContinuousUpdates (client, 150), EndOfContinuousUpdates
 (server, 150, one byte), ClientFence / ServerFence (248: 3 padding bytes, U32 flags, U8 length,
@@ -17,9 +18,12 @@ pseudo-encoding in SetEncodings.
 """
 
 import struct
+import time
+from collections.abc import Callable
 
 from tasuke import limits
 from tasuke.rfb import constants as c
+from tasuke.rfb.adapt import Adaptation
 from tasuke.rfb.messages import EnableContinuousUpdates, Fence
 from tasuke.rfb.tiles import Rect
 
@@ -41,7 +45,9 @@ def fence_message(flags: int, payload: bytes) -> bytes:
 class Flow:
     """Per-connection state of the two extensions; methods return bytes to send."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.adapt = Adaptation(clock)
+        """Quality cap and frame interval from the fence answers (stays idle without them)."""
         self.continuous: Rect | None = None
         self.fences_supported = False
         self._cu_announced = False
@@ -65,6 +71,7 @@ class Flow:
         if not message.enable:
             self.continuous = None
             self._unanswered = 0
+            self.adapt.link.forget_pending()
             return _END_OF_CU  # sent even if they were already off
         region = Rect(message.x, message.y, message.width, message.height).clip(width, height)
         self.continuous = region or Rect(0, 0, width, height)
@@ -76,6 +83,7 @@ class Flow:
             return fence_message(message.flags & _SUPPORTED_FLAGS, message.payload)
         if message.payload == _OUR_PAYLOAD and self._unanswered:
             self._unanswered -= 1
+            self.adapt.answered()
         return b""
 
     @property
@@ -83,9 +91,12 @@ class Flow:
         """True while the viewer has not yet caught up with the updates already sent."""
         return self._unanswered >= limits.RFB_FENCES_IN_FLIGHT
 
-    def after_update(self) -> bytes:
-        """Bytes to follow a continuous update: a fence request when the viewer has Fence."""
+    def after_update(self, nbytes: int = 0) -> bytes:
+        """Bytes to follow a continuous update of ``nbytes``: a fence request when the
+        viewer has Fence (its answer measures the link)."""
         if self.continuous is None or not self.fences_supported:
             return b""
         self._unanswered += 1
-        return fence_message(c.FENCE_REQUEST | c.FENCE_BLOCK_BEFORE, _OUR_PAYLOAD)
+        fence = fence_message(c.FENCE_REQUEST | c.FENCE_BLOCK_BEFORE, _OUR_PAYLOAD)
+        self.adapt.sent(nbytes + len(fence))
+        return fence

@@ -13,6 +13,7 @@ import enum
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from tasuke import limits
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.errors import LocalError, RFBError
 from tasuke.rfb import constants as c
+from tasuke.rfb.adapt import Adaptation
 from tasuke.rfb.flow import Flow
 from tasuke.rfb.job import UpdateJob, fit
 from tasuke.rfb.layout import (
@@ -90,11 +92,14 @@ class RFBServer:
         self._picture = Picture(width, height, clock=clock)
         self._request: Rect | None = None
         self._full: Rect | None = None
-        self._flow = Flow()
+        self._flow = Flow(clock)
         self._in_flight: UpdateJob | None = None
         self._screens: tuple[Rect, ...] = ()
         self._layout_sent: Layout | None = None
         self._layout_refused = False
+        self._owed: tuple[UpdateJob, bool] | None = None
+        """A job answered with the size or layout alone, whose pixels are still owed, and
+        whether they are owed whole (after a resize the client's picture is gone)."""
 
     def close(self) -> None:
         """Free per-connection encoder state (the H.264 encoder); idempotent."""
@@ -244,6 +249,11 @@ class RFBServer:
         return None if self._flow.throttled else self._flow.continuous
 
     @property
+    def adapt(self) -> Adaptation:
+        """The link measurement and what it allows: quality cap, time between updates."""
+        return self._flow.adapt
+
+    @property
     def jpeg_level(self) -> int | None:
         """The client's JPEG quality level 0..9, or None if it did not ask for JPEG."""
         for e in self.encodings:
@@ -287,7 +297,8 @@ class RFBServer:
         if requested is not None and continuous is not None:
             region = requested.union(continuous)
         job = UpdateJob(
-            region, self._full, self.encoding, self.jpeg_level, self.pixel_format,
+            region, self._full, self.encoding, self._flow.adapt.jpeg(self.jpeg_level),
+            self.pixel_format,
             c.ENC_CURSOR in self.encodings, c.ENC_DESKTOP_SIZE in self.encodings, requested,
             c.ENC_COPYRECT in self.encodings, c.ENC_H264 in self.encodings,
             c.ENC_EXTENDED_DESKTOP_SIZE in self.encodings,
@@ -313,12 +324,14 @@ class RFBServer:
         height, width = frame.shape[:2]
         if (width, height) != (self.width, self.height):
             if (job.desktop_size or job.extended_desktop_size) and self._resize(width, height):
+                self._owed = (job, True)
                 return update_header(1) + self._size_rectangle(job, REASON_SERVER, STATUS_OK)
             frame, damage = fit(frame, self.width, self.height), None
         if job.extended_desktop_size and (self._layout_refused or self._layout_sent != self.layout):
             refused, self._layout_refused = self._layout_refused, False
             reason, status = (REASON_CLIENT, STATUS_PROHIBITED) if refused else (REASON_SERVER, 0)
             # The size is unchanged, so the client keeps its picture (noVNC does).
+            self._owed = (job, False)
             return update_header(1) + self._size_rectangle(job, reason, status)
         return self._picture.encode(job, frame, cursor, damage)
 
@@ -346,9 +359,16 @@ class RFBServer:
         Then parse what waited behind a fence; call :meth:`events_received` afterwards.
         """
         self._in_flight = None
+        owed = self._owed is not None and self._owed[0] is job
+        whole = job.region.clip(self.width, self.height)
+        if owed and self._owed is not None and self._owed[1] and whole is not None:
+            # A new size: the capture's damage is spent and the picture is new, so the next
+            # capture must run even on a still screen.
+            job = replace(job, full=whole, requested=whole)
+        self._owed = None
         if data is not None:
-            self._out += data + self._flow.after_update()
-        else:
+            self._out += data + self._flow.after_update(len(data))
+        if data is None or owed:
             if job.requested is not None:
                 old = self._request
                 self._request = job.requested if old is None else old.union(job.requested)

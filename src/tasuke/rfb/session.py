@@ -271,7 +271,8 @@ class _Runner:
             # Poll again while a request is pending, but never faster than the frame limit,
             # except just after input, whose echo is what the user is waiting for; and more
             # slowly once the screen has been still for a while.
-            interval = limits.RFB_POLL_INTERVAL
+            # On a slow link (tasuke.rfb.adapt), after the quality, the frame rate goes down.
+            interval = self.core.adapt.frame_interval
             if loop.time() < self.fast_until:
                 interval = limits.RFB_INPUT_POLL_INTERVAL
             elif (

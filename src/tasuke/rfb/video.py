@@ -93,8 +93,13 @@ class VideoMode:
         """
         self._track(changed, now)
         exact = None
-        if self.rect is not None and (not enabled or quality != self._quality):
+        if self.rect is not None and not enabled:
             exact = self._stop()
+        elif self.rect is not None and quality != self._quality:
+            # A new quality level (the viewer's, or the link's cap: tasuke.rfb.adapt) is a new
+            # stream at its CRF, not a lossless resend, which a slow link could not carry.
+            self.close()
+            self._quality = quality
         if not enabled:
             return VideoStep(b"", changed, exact)
         if self.rect is not None and now - self._changed_at > limits.RFB_VIDEO_SETTLE:

@@ -27,6 +27,7 @@ from tasuke.agent.deps import JoinDeps, JoinOptions, ServeRFB
 from tasuke.agent.ui import Emit, PromptInfo, SessionInfo
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.e2e import ChannelData, E2ESession, HandshakeComplete, Role
+from tasuke.errors import ConfigError
 
 SESSION_ID = "00112233445566778899aabbccddeeff"
 
@@ -206,6 +207,42 @@ class FakeScreen:
         pass
 
 
+class FakeMonitorScreen(FakeScreen):
+    """Two 32x48 monitors side by side, each one colour (BGRX); one or both are captured."""
+
+    MONITORS = ((0, 0, 32, 48), (32, 0, 32, 48))
+    LEFT = (0x30, 0x20, 0x10, 0)
+    RIGHT = (0xB0, 0xA0, 0x90, 0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame = np.zeros((48, 64, 4), dtype=np.uint8)
+        self.frame[:, :32] = self.LEFT
+        self.frame[:, 32:] = self.RIGHT
+        self.area = (0, 0, 64, 48)
+        self.selected: list[int] = []
+
+    def size(self) -> tuple[int, int]:
+        return self.area[2], self.area[3]
+
+    def grab(self) -> Frame:
+        self.grabs += 1
+        x, y, w, h = self.area
+        return self.frame[y : y + h, x : x + w].copy()
+
+    def monitors(self) -> list[tuple[int, int, int, int]]:
+        return list(self.MONITORS)
+
+    def captured_area(self) -> tuple[int, int, int, int]:
+        return self.area
+
+    def select_monitor(self, index: int) -> None:
+        if not 0 <= index <= len(self.MONITORS):
+            raise ConfigError(f"no monitor {index}")
+        self.selected.append(index)
+        self.area = (0, 0, 64, 48) if index == 0 else self.MONITORS[index - 1]
+
+
 class FakeInput:
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
@@ -243,10 +280,14 @@ class Agent:
 
 
 async def start_agent(
-    server: FakeServer, number: str = "123456789", serve_rfb: ServeRFB | None = None
+    server: FakeServer,
+    number: str = "123456789",
+    serve_rfb: ServeRFB | None = None,
+    screen: FakeScreen | None = None,
 ) -> Agent:
     """``tasuke join`` against the fake server, with fake desktop, UI and clock."""
-    ui, screen, sink, err, clock = FakeUI(), FakeScreen(), FakeInput(), io.StringIO(), FakeClock()
+    ui, sink, err, clock = FakeUI(), FakeInput(), io.StringIO(), FakeClock()
+    screen = screen or FakeScreen()
     deps = JoinDeps(
         ui=ui,
         open_backend=lambda _display: (screen, sink),
@@ -262,10 +303,14 @@ async def start_agent(
 
 
 async def joined(
-    server: FakeServer, *, serve_rfb: ServeRFB | None = None, **grant: object
+    server: FakeServer,
+    *,
+    serve_rfb: ServeRFB | None = None,
+    screen: FakeScreen | None = None,
+    **grant: object,
 ) -> Agent:
     """An agent that said hello, was welcomed, and finished the E2E handshake."""
-    agent = await start_agent(server, serve_rfb=serve_rfb)
+    agent = await start_agent(server, serve_rfb=serve_rfb, screen=screen)
     hello = await agent.leg.recv_text()
     assert hello["type"] == "hello"
     await agent.leg.send(signed_welcome(**grant))

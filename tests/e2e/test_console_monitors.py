@@ -1,0 +1,139 @@
+"""A customer with two monitors: the operator's console shows one of them or both."""
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import Xlib.display
+from playwright.sync_api import Page, expect
+from tests.e2e.console import (
+    PIXEL_TOLERANCE,
+    ScreenCanvas,
+    answer_prompt,
+    open_new_session,
+    session_attr,
+    start_agent,
+)
+from tests.support.server import RunningServer
+from tests.support.xvfb import xauth_free_env, xvfb
+
+pytestmark = [pytest.mark.browser, pytest.mark.x11, pytest.mark.timeout(180)]
+
+RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
+# A green mark on the right-hand monitor, so its picture is told apart from a flat fill.
+MARK = (640 + 200, 100, 120, 80)
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """1280x480 cut into two 640x480 RandR monitors: the left red, the right blue."""
+    with xvfb(1280, 480) as name:
+        env = xauth_free_env(name)
+        for args in (
+            ["--setmonitor", "left", "640/170x480/127+0+0", "screen"],
+            ["--setmonitor", "right", "640/170x480/127+640+0", "none"],
+        ):
+            subprocess.run(["xrandr", "-d", name, *args], env=env, check=True, timeout=20)
+        painter = Xlib.display.Display(name)
+        root = painter.screen().root
+        for (x, y, w, h), (r, g, b) in (
+            ((0, 0, 640, 480), RED),
+            ((640, 0, 640, 480), BLUE),
+            (MARK, GREEN),
+        ):
+            gc = root.create_gc(foreground=(r << 16) | (g << 8) | b)
+            root.fill_rectangle(gc, x, y, w, h)
+        painter.sync()
+        painter.close()
+        yield name
+
+
+def _wait_for_picture(
+    canvas: ScreenCanvas,
+    size: tuple[int, int],
+    want: dict[tuple[int, int], tuple[int, int, int]],
+    timeout: float = 30.0,
+) -> None:
+    """Wait until the canvas has ``size`` and the colours ``want`` at its points."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            if canvas.size() == size:
+                got = canvas.pixels(list(want))
+                bad = [
+                    (p, g, w)
+                    for (p, w), g in zip(want.items(), got, strict=True)
+                    if max(abs(a - b) for a, b in zip(g, w, strict=True)) > PIXEL_TOLERANCE
+                ]
+                if not bad:
+                    return
+                last = bad
+            else:
+                last = f"canvas size {canvas.size()}, want {size}"
+        except Exception as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the canvas never showed the picture: {last}")
+        canvas.page.wait_for_timeout(100)
+
+
+def test_the_operator_switches_between_one_monitor_and_all(
+    page: Page, server: RunningServer, display: str
+) -> None:
+    number = open_new_session(page)
+    agent = start_agent(server, number, display)
+    try:
+        answer_prompt(agent, "v")
+        expect(page.locator("#session")).to_have_attribute("data-rfb", "connected", timeout=30_000)
+        canvas = ScreenCanvas(page)
+        mx, my = MARK[0] + 10, MARK[1] + 10
+        both = {(100, 100): RED, (1000, 400): BLUE, (mx, my): GREEN}
+        _wait_for_picture(canvas, (1280, 480), both)
+
+        picker = page.locator("#monitor-select")
+        expect(page.locator("#monitor-picker")).to_be_visible()
+        expect(picker.locator("option")).to_have_text(
+            [
+                "All monitors / すべてのモニター",
+                "Monitor 1 / モニター 1 (640 × 480)",
+                "Monitor 2 / モニター 2 (640 × 480)",
+            ]
+        )
+        expect(picker).to_have_value("0")
+
+        # Monitor 2 alone: the canvas takes its size and shows its picture, mark included.
+        picker.select_option(label="Monitor 2 / モニター 2 (640 × 480)")
+        _wait_for_picture(
+            canvas, (640, 480), {(100, 400): BLUE, (mx - 640, my): GREEN, (600, 20): BLUE}
+        )
+        assert session_attr(page, "data-monitor") == "2"
+
+        picker.select_option("1")
+        _wait_for_picture(canvas, (640, 480), {(100, 100): RED, (mx - 640, my): RED})
+
+        picker.select_option("0")
+        _wait_for_picture(canvas, (1280, 480), both)
+        # Choosing what to see is no consent: the customer still allowed view only.
+        assert session_attr(page, "data-scope") == "view"
+        assert session_attr(page, "data-state") != "ended"
+    finally:
+        agent.stop()
+        print(f"--- agent output ---\n{agent.output}")
+
+
+def test_one_monitor_has_no_selector(page: Page, server: RunningServer) -> None:
+    with xvfb(800, 600) as single:
+        number = open_new_session(page)
+        agent = start_agent(server, number, single)
+        try:
+            answer_prompt(agent, "v")
+            expect(page.locator("#session")).to_have_attribute(
+                "data-rfb", "connected", timeout=30_000
+            )
+            expect(page.locator("#customer-facts")).to_contain_text("800 × 600")
+            expect(page.locator("#monitor-picker")).to_be_hidden()
+        finally:
+            agent.stop()
+            print(f"--- agent output ---\n{agent.output}")

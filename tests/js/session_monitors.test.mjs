@@ -1,0 +1,68 @@
+// The operator's monitor selector (static/js/session_monitors.js).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  MAX_MONITORS,
+  MONITOR_TEXT,
+  checkMonitors,
+  monitorMessage,
+  monitorOptions,
+} from "../../src/tasuke/server/static/js/session_monitors.js";
+import { checkAgentControl } from "../../src/tasuke/server/static/js/session_text.js";
+
+const TWO = [
+  [0, 0, 1920, 1080],
+  [1920, 0, 1280, 1024],
+];
+const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
+
+test("one monitor or none: no selector", () => {
+  assert.deepEqual(monitorOptions([]), []);
+  assert.deepEqual(monitorOptions([[0, 0, 800, 600]]), []);
+  assert.deepEqual(monitorOptions(undefined), []);
+});
+
+test("two monitors: all of them first, then each, in both languages", () => {
+  const options = monitorOptions(TWO);
+  assert.deepEqual(
+    options.map((o) => o.value),
+    [0, 1, 2],
+  );
+  assert.equal(options[0].label, "All monitors / すべてのモニター");
+  assert.equal(options[1].label, "Monitor 1 / モニター 1 (1920 × 1080)");
+  assert.equal(options[2].label, "Monitor 2 / モニター 2 (1280 × 1024)");
+  for (const text of [...Object.values(MONITOR_TEXT), ...options.map((o) => o.label)]) {
+    assert.match(text, /[A-Za-z]/);
+    assert.match(text, JAPANESE);
+  }
+});
+
+test("selecting sends a monitor message the agent accepts, and nothing else", () => {
+  assert.deepEqual(monitorMessage("2", 2), { type: "monitor", select: 2 });
+  assert.deepEqual(monitorMessage(0, 2), { type: "monitor", select: 0 });
+  for (const bad of ["3", "-1", "1.5", "", "x", 3, -1, 1.5, null, true]) {
+    assert.throws(() => monitorMessage(bad, 2), /no such monitor/, String(bad));
+  }
+});
+
+test("the agent's monitors list is checked; a malformed one ends the session", () => {
+  assert.deepEqual(checkMonitors(undefined), []);
+  assert.deepEqual(checkMonitors(TWO), TWO);
+  const bad = [
+    "0,0,1,1",
+    [[0, 0, 800]],
+    [[0, 0, 0, 600]],
+    [[-1, 0, 800, 600]],
+    [[0, 0, 800, 600.5]],
+    [[0, 0, "800", 600]],
+    [[0, 0, 16385, 600]],
+    Array(MAX_MONITORS + 1).fill([0, 0, 800, 600]),
+  ];
+  for (const value of bad) {
+    assert.throws(() => checkMonitors(value), /malformed monitors/, JSON.stringify(value));
+  }
+  const info = { type: "info", os: "Linux", hostname: "pc", screen: [3200, 1080] };
+  assert.equal(checkAgentControl({ ...info, monitors: TWO }).monitors, TWO);
+  assert.throws(() => checkAgentControl({ ...info, monitors: [[0, 0, 0, 0]] }));
+});
