@@ -33,6 +33,11 @@ _ERRORS = {
         "試行回数が多すぎます。しばらく待ってからやり直してください。\n"
         "Too many attempts. Please wait a while and try again."
     ),
+    "blocked": (
+        "このネットワークからの接続はサポート窓口によって拒否されています。"
+        "サポート窓口にお問い合わせください。\n"
+        "Connections from this network are refused by the help desk. Please contact the help desk."
+    ),
 }
 
 _ENDED = {

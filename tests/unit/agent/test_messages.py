@@ -74,3 +74,9 @@ def test_invalid_session_is_explained_in_japanese_and_english() -> None:
     assert "有効期限" in text
     assert "invalid or has expired" in text
     assert "\x1b" not in text
+
+
+def test_a_blocked_network_is_told_so_in_japanese_and_english() -> None:
+    text = server_error_text({"type": "error", "code": "blocked", "message": "refused"})
+    assert "Connections from this network are refused by the help desk" in text
+    assert "拒否されています" in text
