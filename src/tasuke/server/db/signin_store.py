@@ -7,12 +7,10 @@ conditional UPDATE, so two requests racing with the same code cannot both succee
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncDBSession
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tasuke import limits
 from tasuke.server.db.models import LoginSession, Operator
@@ -24,8 +22,8 @@ from tasuke.server.db.signin_models import (
     TrustedBrowser,
     WebAuthnCredential,
 )
-from tasuke.server.db.store import token_hash
-from tasuke.server.deps import Clock, Random, utc
+from tasuke.server.db.store import StoreBase, token_hash
+from tasuke.server.deps import utc
 from tasuke.server.security import totp
 
 __all__ = ["REQUIRE_SECOND_FACTOR", "SigninStore", "TrustedRow"]
@@ -42,19 +40,8 @@ class TrustedRow:
     username: str
 
 
-class SigninStore:
+class SigninStore(StoreBase):
     """Data access for second factors, trusted browsers, sign-in notices and settings."""
-
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncDBSession], clock: Clock, rng: Random
-    ) -> None:
-        self._db = sessions
-        self._clock = clock
-        self._rng = rng
-
-    def now(self) -> datetime:
-        """The injected clock as an aware UTC datetime."""
-        return utc(self._clock())
 
     # --- TOTP ----------------------------------------------------------------------------
 

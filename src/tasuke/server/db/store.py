@@ -22,7 +22,7 @@ from tasuke.server.db.models import ConsentEvent, LoginSession, Operator, Suppor
 from tasuke.server.deps import Clock, Random, utc
 from tasuke.server.security.passwords import hash_password, new_one_time_password
 
-__all__ = ["SessionRow", "SignedIn", "Store", "session_status", "token_hash"]
+__all__ = ["SessionRow", "SignedIn", "Store", "StoreBase", "session_status", "token_hash"]
 
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
@@ -65,8 +65,8 @@ class SessionRow:
     operator: Operator
 
 
-class Store:
-    """Data access for the server, CLI and tests."""
+class StoreBase:
+    """What every data-access class shares: the database sessions, clock and randomness."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncDBSession], clock: Clock, rng: Random
@@ -74,8 +74,6 @@ class Store:
         self._db = sessions
         self._clock = clock
         self._rng = rng
-        self.audit = AuditLog(sessions, clock)
-        """The hash-chained audit log (tasuke.server.admin.audit)."""
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncDBSession]:
@@ -85,6 +83,17 @@ class Store:
     def now(self) -> datetime:
         """The injected clock as an aware UTC datetime."""
         return utc(self._clock())
+
+
+class Store(StoreBase):
+    """Data access for the server, CLI and tests."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncDBSession], clock: Clock, rng: Random
+    ) -> None:
+        super().__init__(sessions, clock, rng)
+        self.audit = AuditLog(sessions, clock)
+        """The hash-chained audit log (tasuke.server.admin.audit)."""
 
     # --- operators --------------------------------------------------------------------
 
