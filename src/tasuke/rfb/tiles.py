@@ -252,6 +252,23 @@ class ClientView:
                 out.append(tile)
         return out
 
+    def crop(self, rect: Rect) -> Rect:
+        """``rect`` cut to the bounding box of its pixels found changed by the last
+        :meth:`dirty_tiles`, when the client holds every tile it touches (else ``rect``).
+
+        After a CopyRect, the newly shown lines of a scrolled text are then a few pixel rows,
+        not the tile row they fall in.
+        """
+        if not self.knows(rect):
+            return rect
+        diff = self._diff[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+        ys = np.flatnonzero(diff.any(axis=1))
+        if not ys.size:  # forced by a non-incremental request: resend it whole
+            return rect
+        xs = np.flatnonzero(diff[ys[0] : ys[-1] + 1].any(axis=0))
+        x0, y0 = rect.x + int(xs[0]), rect.y + int(ys[0])
+        return Rect(x0, y0, int(xs[-1] - xs[0]) + 1, int(ys[-1] - ys[0]) + 1)
+
     @property
     def sent(self) -> Keys:
         """The colour keys the client holds (read-only by convention)."""

@@ -7,6 +7,7 @@ FramebufferUpdate: CopyRect for scrolled content, H.264 for a busy region, then 
 or Raw for the changed tiles, and exact refreshes of what was sent approximately.
 """
 
+import dataclasses
 import struct
 import time
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class Picture:
             regions = [classify(keys, b, limit) for b in boxes if b is not None]
         elif job.encoding == c.ENC_TIGHT:
             regions = plan_regions(keys, view, dirty, job.region, limit)
+            if job.full is None:
+                # Only what changed inside each merged rectangle is sent.
+                regions = [dataclasses.replace(r, rect=view.crop(r.rect)) for r in regions]
         else:
             regions = raw_regions(view, dirty, job.region)
         refresh: list[Region] = []

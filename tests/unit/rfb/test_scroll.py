@@ -107,3 +107,18 @@ def test_a_row_that_differs_only_where_signatures_do_not_look_is_still_exact() -
     update(server, decoder, after, incremental=True)
     assert np.array_equal(decoder.screen, rgb(after))
     assert decoder.updates[-1][0].encoding == c.ENC_COPYRECT
+
+
+def test_after_a_copy_only_the_newly_shown_rows_are_sent() -> None:
+    # A scroll by 60 pixels shows 60 new rows across two tile rows (more tiles than are cut
+    # one by one); the rest of those tile rows is not resent.
+    text = page(6)
+    server, decoder = connect(c.ENC_TIGHT, c.ENC_COPYRECT)
+    update(server, decoder, screen(text, 200), incremental=False)
+    frame = screen(text, 260)
+    update(server, decoder, frame, incremental=True)
+    assert np.array_equal(decoder.screen, rgb(frame))
+    copy, *rest = decoder.updates[-1]
+    assert copy.encoding == c.ENC_COPYRECT
+    assert rest, "the new rows must be sent"
+    assert sum(r.width * r.height for r in rest) <= TEXT[2] * 60
