@@ -313,13 +313,16 @@ class RFBServer:
         frame: Frame,
         cursor: Cursor | None,
         damage: npt.NDArray[np.bool_] | None = None,
+        *,
+        clean: bool = False,
     ) -> bytes | None:
         """Encode the FramebufferUpdate for ``job``; None when nothing the client asked about
         changed. Safe to run on a worker thread while the event loop feeds :meth:`receive_data`
         (it touches only the per-client picture state and the encoders).
 
         ``damage`` is a (rows, cols) tile mask: the caller promises that ``frame`` equals the
-        frame of the previous call outside those tiles, so only they are compared."""
+        frame of the previous call outside those tiles, so only they are compared. ``clean``
+        promises that every padding byte (X of B, G, R, X) is zero, which saves a pass."""
         frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
         if (width, height) != (self.width, self.height):
@@ -333,7 +336,7 @@ class RFBServer:
             # The size is unchanged, so the client keeps its picture (noVNC does).
             self._owed = (job, False)
             return update_header(1) + self._size_rectangle(job, reason, status)
-        return self._picture.encode(job, frame, cursor, damage)
+        return self._picture.encode(job, frame, cursor, damage, clean=clean)
 
     @property
     def layout(self) -> Layout:

@@ -175,14 +175,19 @@ class ClientView:
         r1 = self.rows if y1 == self.height else y1 // TILE
         return c0, r0, c1, r1
 
-    def keys(self, frame: Frame, damage: npt.NDArray[np.bool_] | None = None) -> Keys:
+    def keys(
+        self, frame: Frame, damage: npt.NDArray[np.bool_] | None = None, *, clean: bool = False
+    ) -> Keys:
         """The frame's colour keys, in a buffer reused by the next call.
 
         With a ``damage`` tile mask, only those tiles are recomputed: the caller promises that
         ``frame`` equals the previous frame everywhere else. Capture backends fill the padding
-        byte arbitrarily; only B, G, R matter.
+        byte arbitrarily; only B, G, R matter. A ``clean`` frame has its padding bytes cleared
+        already (the capture did it while copying), so its words are the keys: no pass at all.
         """
         words = frame.view(np.uint32)[..., 0]
+        if clean:
+            return words
         if damage is None or not self._keys_valid:
             np.bitwise_and(words, _COLOUR, out=self._keys)
             self._keys_valid = True
@@ -262,6 +267,8 @@ class ClientView:
         if not self.knows(rect):
             return rect
         diff = self._diff[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+        if diff[0].any() and diff[-1].any() and diff[:, 0].any() and diff[:, -1].any():
+            return rect  # changed up to every edge (most of a whole-screen change)
         ys = np.flatnonzero(diff.any(axis=1))
         if not ys.size:  # forced by a non-incremental request: resend it whole
             return rect
@@ -285,7 +292,8 @@ class ClientView:
 
     def knows(self, rect: Rect) -> bool:
         """True if the client holds every tile that ``rect`` touches."""
-        return bool(self._known[self.region_mask(rect)].all())
+        r1, c1 = -(-(rect.y + rect.height) // TILE), -(-(rect.x + rect.width) // TILE)
+        return bool(self._known[rect.y // TILE : r1, rect.x // TILE : c1].all())
 
     def copy_within(self, source_y: int, dest: Rect) -> None:
         """Record a CopyRect: the client copied rows from ``source_y`` onto ``dest``."""

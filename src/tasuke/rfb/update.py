@@ -40,6 +40,11 @@ _UPDATE = struct.Struct(">BxH")
 _MAX_RECTS = 0xFFFF
 _SMALL_UPDATE_TILES = 8
 """Up to this many changed tiles, each is cut to the bounding box of what changed in it."""
+_SCROLL_MISSES = 3
+"""After this many updates in a row without a scroll found (a video, a slideshow), the search
+runs only every _SCROLL_RETRY updates until it finds one: a scroll that starts then is sent
+as tiles for at most that many updates, and a busy screen saves the search."""
+_SCROLL_RETRY = 4
 
 
 def update_header(rectangles: int) -> bytes:
@@ -62,6 +67,7 @@ class Picture:
         self._cursor_serial: int | None = None
         self._view = ClientView(width, height)
         self._video = VideoMode(self._view)
+        self._scroll_misses = 0
 
     def resize(self, width: int, height: int) -> None:
         """Forget the picture (the client's next update is all new); the zlib streams stay."""
@@ -89,11 +95,13 @@ class Picture:
         frame: Frame,
         cursor: Cursor | None,
         damage: npt.NDArray[np.bool_] | None,
+        *,
+        clean: bool = False,
     ) -> bytes | None:
         """The FramebufferUpdate for ``job`` from a frame of the client's size, or None when
         nothing the client asked about changed (see :meth:`RFBServer.encode_update`)."""
         view = self._view
-        keys = view.keys(frame, damage)
+        keys = view.keys(frame, damage, clean=clean)
         area = view.region_mask(job.region)
         changed = view.dirty_tiles(keys, damage) & area
         copy = b""
@@ -186,11 +194,17 @@ class Picture:
     ) -> tuple[bytes, npt.NDArray[np.bool_]]:
         """A CopyRect for content that moved vertically, and the tiles still to send."""
         view = self._view
+        misses = self._scroll_misses
+        if misses >= _SCROLL_MISSES and (misses - _SCROLL_MISSES) % _SCROLL_RETRY:
+            self._scroll_misses += 1
+            return b"", dirty
         area = view.changed_extent()
         area = None if area is None else area.intersect(region)
         shift = None if area is None else find_vertical_shift(keys, view, area)
         if shift is None:
+            self._scroll_misses += 1
             return b"", dirty
+        self._scroll_misses = 0
         d = shift.dest
         copy = RECT.pack(d.x, d.y, d.width, d.height, c.ENC_COPYRECT)
         copy += struct.pack(">HH", d.x, shift.source_y)

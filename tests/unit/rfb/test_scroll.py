@@ -122,3 +122,26 @@ def test_after_a_copy_only_the_newly_shown_rows_are_sent() -> None:
     assert copy.encoding == c.ENC_COPYRECT
     assert rest, "the new rows must be sent"
     assert sum(r.width * r.height for r in rest) <= TEXT[2] * 60
+
+
+def test_a_scroll_after_a_busy_picture_is_found_within_a_few_updates() -> None:
+    # A video in the text area (no scroll to find) for a while, then the text scrolls: the
+    # search, run less often meanwhile, finds the scroll again within a few updates.
+    text = page(7)
+    rng = np.random.default_rng(8)
+    server, decoder = connect(c.ENC_TIGHT, c.ENC_COPYRECT)
+    update(server, decoder, screen(text, 100), incremental=False)
+    x, y, w, h = TEXT
+    for _ in range(12):
+        frame = screen(text, 100)
+        frame[y : y + h, x : x + w, :3] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        update(server, decoder, frame, incremental=True)
+    update(server, decoder, screen(text, 100), incremental=True)
+    copies = []
+    for step in range(1, 7):
+        frame = screen(text, 100 + 8 * step)
+        update(server, decoder, frame, incremental=True)
+        assert np.array_equal(decoder.screen, rgb(frame))
+        copies.append(decoder.updates[-1][0].encoding == c.ENC_COPYRECT)
+    assert any(copies[:4]), copies
+    assert all(copies[copies.index(True) :]), copies
