@@ -1,5 +1,9 @@
 """The X11 screen source: mss for pixels, XFixes for the pointer shape.
 
+Monitors plugged in or removed, and root size changes, arrive as events (a root
+ConfigureNotify and RandR notifications); the monitor list is then read again, so
+that the screen engine's next capture is whole and tells viewers the new layout.
+
 This module and :mod:`tasuke.desktop.x11_input` are the boundary where python-xlib
 and mss exceptions become :mod:`tasuke.errors`: a display that cannot be opened
 is a :class:`~tasuke.errors.ConfigError`, one that fails later a
@@ -18,7 +22,8 @@ import mss.exception
 import numpy as np
 import Xlib.display
 import Xlib.error
-from Xlib.ext import damage, xfixes
+from Xlib import X
+from Xlib.ext import damage, randr, xfixes
 
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.errors import ConfigError, DesktopError
@@ -39,6 +44,8 @@ _BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     mss.exception.ScreenShotError,
     OSError,
 )
+# mss 10.2 asserts on a missing XCB reply when the server has gone.
+_CAPTURE_ERRORS: tuple[type[BaseException], ...] = (*_BACKEND_ERRORS, AssertionError)
 # python-xlib raises ValueError for a malformed display name.
 _OPEN_ERRORS: tuple[type[BaseException], ...] = (*_BACKEND_ERRORS, ValueError)
 
@@ -112,6 +119,23 @@ def _box(monitor: Any) -> tuple[int, int, int, int]:
     )
 
 
+def _same_monitor(old: Any, listed: Any) -> int:
+    """Where monitor ``old`` is in the new mss list ``listed`` (1..), or 0 when it is gone.
+
+    The same place and size first; otherwise the same RandR output (a mode change resizes
+    a monitor without making it another one). mss lists no RandR monitor names.
+    """
+    for index, monitor in enumerate(listed[1:], 1):
+        if _box(monitor) == _box(old):
+            return index
+    output = old.get("output")
+    if output is not None:
+        for index, monitor in enumerate(listed[1:], 1):
+            if monitor.get("output") == output:
+                return index
+    return 0
+
+
 class X11Screen:
     """A :class:`~tasuke.desktop.base.ScreenSource` for one X display.
 
@@ -139,6 +163,7 @@ class X11Screen:
             raise ConfigError(f"cannot capture X display {display!r}: {exc}") from exc
         self._closed = False
         self._name = display
+        self._index = 0
         self._monitor: dict[str, int] = {}
         self._rects: list[tuple[int, int, int, int]] | None = None  # None: everything
         self._damaged = True
@@ -172,9 +197,37 @@ class X11Screen:
         except _BACKEND_ERRORS as exc:
             _log.info("no XDamage hints, every poll captures: %s", exc)
             self._damage = None
+        self._layout_events = self._watch_layout()
+        self._layout_news = False
+
+    def _watch_layout(self) -> frozenset[int]:
+        """Ask for the events that announce a new monitor layout; return their codes."""
+        codes: set[int] = set()
+        try:
+            # RandR 1.5 has no monitor event: SetMonitor and DeleteMonitor, like a root
+            # resize, send the root a ConfigureNotify. CRTC and output changes (a mode
+            # set, an output switched off) come as RandR events.
+            self._root.change_attributes(event_mask=X.StructureNotifyMask)
+            codes.add(X.ConfigureNotify)
+            if self._xlib.has_extension("RANDR"):
+                self._root.xrandr_select_input(
+                    randr.RRScreenChangeNotifyMask
+                    | randr.RRCrtcChangeNotifyMask
+                    | randr.RROutputChangeNotifyMask
+                )
+                first = self._xlib.query_extension("RANDR").first_event
+                codes |= {first + randr.RRScreenChangeNotify, first + randr.RRNotify}
+            self._xlib.sync()
+        except _BACKEND_ERRORS as exc:
+            _log.info("no layout events, monitors added later are not seen: %s", exc)
+        return frozenset(codes)
 
     def monitors(self) -> list[tuple[int, int, int, int]]:
-        """Every monitor (RandR 1.5 monitors, as mss lists them) in desktop coordinates."""
+        """Every monitor (RandR 1.5 monitors, as mss lists them) in desktop coordinates.
+
+        The list is read again after a layout change, at the next :meth:`grab` or
+        :meth:`damaged_regions`.
+        """
         return [_box(m) for m in self._mss.monitors[1:]]
 
     def captured_area(self) -> tuple[int, int, int, int]:
@@ -183,6 +236,9 @@ class X11Screen:
 
     def select_monitor(self, index: int) -> None:
         """Capture monitor ``index`` (1..) from now on, or with 0 the whole root window.
+
+        When the layout changes, the same monitor is followed (found again by place and
+        size, or by output); when it is gone, the whole root window is captured.
 
         Raises:
             ConfigError: the display has no such monitor.
@@ -193,6 +249,11 @@ class X11Screen:
                 f"X display {self._name!r} has no monitor {index} "
                 f"(it has {len(monitors) - 1}; 0 means all of them)"
             )
+        self._show(index)
+
+    def _show(self, index: int) -> None:
+        monitors = self._mss.monitors
+        self._index = index
         self._monitor = {k: int(monitors[index][k]) for k in ("left", "top", "width", "height")}
         # Damage seen so far was relative to the old area: the next capture is whole.
         self._rects = None
@@ -209,6 +270,8 @@ class X11Screen:
             DesktopError: the capture failed (display gone).
         """
         with translated_errors("screen capture"):
+            self._read_events()
+            self._follow_layout()
             try:
                 shot = self._mss.grab(self._monitor)
             except AssertionError as exc:
@@ -237,10 +300,11 @@ class X11Screen:
         Raises:
             DesktopError: the display connection failed.
         """
-        if self._damage is None:
-            return None
         with translated_errors("damage query"):
             self._read_events()
+            self._follow_layout()
+            if self._damage is None:
+                return None
             if not self._damaged:
                 return []
             rects, self._rects, self._damaged = self._rects, [], False
@@ -249,19 +313,19 @@ class X11Screen:
         return rects
 
     def fileno(self) -> int:
-        """The X connection's socket, readable when damage or cursor events arrive; -1
-        without XDamage (then every poll captures anyway)."""
+        """The X connection's socket, readable when damage, cursor or layout events arrive;
+        -1 without XDamage (then every poll captures anyway)."""
         return int(self._xlib.fileno()) if self._damage is not None else -1
 
     def events_queued(self) -> bool:
         """True if events were read off the socket (e.g. while waiting for a reply) and not
-        handled yet.
+        handled yet, or a layout change was read and the next capture has not seen it.
 
         Raises:
             DesktopError: the display connection failed.
         """
         with translated_errors("event query"):
-            return bool(self._xlib.pending_events())
+            return self._layout_news or bool(self._xlib.pending_events())
 
     def _read_events(self) -> None:
         while self._xlib.pending_events():
@@ -272,6 +336,40 @@ class X11Screen:
                 self._note_damage(event.area)
             elif code == self._cursor_event:
                 self._cursor_news = True
+            elif code in self._layout_events:
+                self._layout_news = True
+
+    def _follow_layout(self) -> None:
+        """Read the monitors again after a layout event; keep showing the same monitor, or
+        all of them when it is gone. A new layout makes the next capture whole."""
+        if not self._layout_news:
+            return
+        old = self._mss.monitors
+        # mss caches its monitor list, and sizes its shared-memory buffer for the root
+        # window it first saw: its documented answer to a new layout is a new instance.
+        fresh: Any = None
+        try:
+            fresh = mss.MSS(display=self._name)
+            listed = fresh.monitors
+            if not listed:
+                raise mss.exception.ScreenShotError("the display lists no screen")
+        except _CAPTURE_ERRORS as exc:
+            # mss gives up when the configuration changes while it reads it (a mode set
+            # comes in several steps): keep the old layout and try again next capture. A
+            # display that is gone fails the capture itself.
+            _log.debug("monitors not read again yet: %s", exc)
+            if fresh is not None:
+                fresh.close()
+            return
+        self._layout_news = False
+        self._mss.close()
+        self._mss = fresh
+        if [_box(m) for m in listed] == [_box(m) for m in old]:
+            return
+        index = _same_monitor(old[self._index], listed) if self._index else 0
+        if index == 0 and self._index:
+            _log.info("monitor %d is gone, all monitors are captured", self._index)
+        self._show(index)  # which also makes the next capture whole
 
     def _note_damage(self, area: Any) -> None:
         self._damaged = True
@@ -291,6 +389,9 @@ class X11Screen:
     def grab_region(self, x: int, y: int, width: int, height: int) -> Frame:
         """Capture one rectangle of the area (coordinates relative to it) as B, G, R, X.
 
+        An empty picture when the layout changed since :meth:`damaged_regions` and the
+        rectangle is no longer on the desktop (then capture whole).
+
         Raises:
             DesktopError: the capture failed (display gone).
         """
@@ -303,8 +404,13 @@ class X11Screen:
         with translated_errors("screen capture"):
             try:
                 shot = self._mss.grab(box)
-            except AssertionError as exc:
-                raise DesktopError(f"X11 screen capture failed: no reply ({exc})") from exc
+            except _CAPTURE_ERRORS as exc:
+                self._read_events()
+                if self._layout_news:
+                    # The desktop shrank since the damage was asked for, and the box is off
+                    # it: a picture of the wrong size makes the caller capture whole.
+                    return np.empty((0, 0, 4), dtype=np.uint8)
+                raise DesktopError(f"X11 screen capture failed: {exc or 'no reply'}") from exc
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
 
     def cursor(self) -> Cursor | None:

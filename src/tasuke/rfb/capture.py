@@ -62,6 +62,9 @@ class MonitorChoice:
     before its next capture, and the viewer gets the new size (ExtendedDesktopSize or
     DesktopSize). :attr:`monitors` lists the desktop's monitors as the engine last saw them
     ((x, y, width, height) each, monitor i is item i - 1), for the console's selector.
+    When monitors are plugged in or removed, the source's next capture is whole and both
+    :attr:`monitors` and :attr:`selected` follow: the monitor shown keeps being shown under
+    its new number, and ``selected`` becomes 0 (all) when it is gone.
     """
 
     def __init__(self, index: int = 0) -> None:
@@ -170,6 +173,7 @@ class Capture:
             self.origin = (x, y)
             if self.choice is not None:
                 self.choice.monitors = monitors
+                self.choice.selected = _shown(monitors, (x, y, w, h), self.choice.selected)
         else:
             self.screens = (Rect(0, 0, width, height),)
         if self._regions_source is not None:
@@ -230,3 +234,14 @@ class Capture:
         self.cursor_serial = cursor.serial
         assert self.frame is not None
         return Shot(self.frame, cursor, mask)
+
+
+def _shown(
+    monitors: list[tuple[int, int, int, int]], area: tuple[int, int, int, int], selected: int
+) -> int:
+    """Which monitor the captured ``area`` is (1..), after the layout may have changed: the
+    source follows a monitor that moved in the list, and shows all when it is gone (0)."""
+    boxes = [tuple(m) for m in monitors]
+    if selected == 0 or (selected <= len(boxes) and boxes[selected - 1] == area):
+        return selected
+    return boxes.index(area) + 1 if area in boxes else 0
