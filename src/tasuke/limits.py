@@ -82,9 +82,10 @@ RFB_IDLE_POLL_INTERVAL: Final = 0.1
 """Poll interval once the screen has been still for RFB_IDLE_AFTER; input ends it at once."""
 RFB_IDLE_AFTER: Final = 0.25
 """Seconds without change after which the screen is polled at RFB_IDLE_POLL_INTERVAL."""
-RFB_LOSSLESS_REFRESH_POLLS: Final = 12
-"""A tile sent as JPEG and unchanged for this many polls is refined: exact (palette) when it
-has at most 256 colours, as text does, else as JPEG at the highest quality level."""
+RFB_LOSSLESS_REFRESH_AFTER: Final = 1.0
+"""A tile sent as JPEG and unchanged for this many seconds is refined: exact (palette) when it
+has at most 256 colours, as text does, else as JPEG at the highest quality level. Sooner, a
+picture replaced within the second (a slideshow, page flipping) would be sent twice."""
 RFB_FENCES_IN_FLIGHT: Final = 2
 """Continuous updates sent ahead of the viewer's Fence answers; past this the server waits,
 so a slow viewer gets the newest screen instead of a backlog."""
@@ -104,6 +105,9 @@ RFB_VIDEO_SETTLE: Final = 0.5
 """A video region unchanged this long is sent again losslessly and video mode ends."""
 RFB_VIDEO_MAX_PIXELS: Final = 3840 * 2160
 """The largest region encoded as one H.264 stream."""
+RFB_VIDEO_LINK_SHARE: Final = 0.6
+"""On a congested link, the H.264 stream's rate cap (x264 VBV) is this share of the measured
+throughput: the rest is headroom for tiles around the video, the cursor and fences."""
 
 # --- Sign-in ---------------------------------------------------------------
 SESSION_COOKIE_TTL: Final = 12 * 60 * 60

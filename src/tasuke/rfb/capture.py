@@ -52,6 +52,17 @@ class Shot:
     frame: Frame
     cursor: Cursor | None
     damage: npt.NDArray[np.bool_] | None
+    clean: bool = False
+    """Every padding byte (the X of B, G, R, X) of ``frame`` is zero."""
+
+
+_COLOUR = np.uint32(0x00FFFFFF)
+
+
+def _paste(canvas: Frame, part: Frame) -> None:
+    """Copy ``part`` into ``canvas`` with the padding bytes cleared: the canvas's 32-bit words
+    are then the encoder's colour keys, with no pass of their own."""
+    np.bitwise_and(part.view(np.uint32), _COLOUR, out=canvas.view(np.uint32))
 
 
 class MonitorChoice:
@@ -67,13 +78,22 @@ class MonitorChoice:
     its new number, and ``selected`` becomes 0 (all) when it is gone.
     """
 
-    def __init__(self, index: int = 0) -> None:
+    def __init__(self, index: int = 0, on_change: Callable[[], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._wanted: int | None = index
         self.selected = 0
         self.monitors: list[tuple[int, int, int, int]] = []
         self.error: str | None = None
         """Why the last selection was refused (no such monitor), else None."""
+        self.on_change = on_change
+        """Called on the screen worker, after the fields are set, when a selection was
+        applied or refused and when :attr:`monitors` or :attr:`selected` changed with the
+        layout: the agent then tells the console. It must be quick and thread-safe."""
+
+    def changed(self) -> None:
+        """Call :attr:`on_change`, if any (for the screen worker, after it set the fields)."""
+        if self.on_change is not None:
+            self.on_change()
 
     def select(self, index: int) -> None:
         """Show monitor ``index`` (0: all) from the next capture on."""
@@ -157,8 +177,10 @@ class Capture:
         except ConfigError as exc:
             _log.warning("monitor %s not shown: %s", wanted, exc)
             choice.error = str(exc)
+            choice.changed()
             return
         choice.selected, choice.error = wanted, None
+        choice.changed()
         self.clean = False  # a new area: capture it whole
 
     def _whole(self) -> Shot:
@@ -171,20 +193,24 @@ class Capture:
             x, y, w, h = self._monitors.captured_area()
             self.screens = screens_of(monitors, Rect(x, y, w, h), width, height)
             self.origin = (x, y)
-            if self.choice is not None:
-                self.choice.monitors = monitors
-                self.choice.selected = _shown(monitors, (x, y, w, h), self.choice.selected)
+            choice = self.choice
+            if choice is not None:
+                before = (choice.monitors, choice.selected)
+                choice.monitors = monitors
+                choice.selected = _shown(monitors, (x, y, w, h), choice.selected)
+                if (choice.monitors, choice.selected) != before:
+                    choice.changed()
         else:
             self.screens = (Rect(0, 0, width, height),)
         if self._regions_source is not None:
             # Region grabs are pasted into a canvas of our own; the source's buffer is reused.
             if self.frame is None or self.frame.shape != frame.shape:
                 self.frame = np.empty_like(frame)
-            np.copyto(self.frame, frame)
+            _paste(self.frame, frame)
         else:
             self.frame = frame
         self.cursor_serial = None if cursor is None else cursor.serial
-        return Shot(self.frame, cursor, None)
+        return Shot(self.frame, cursor, None, clean=self._regions_source is not None)
 
     def _regions(
         self,
@@ -212,14 +238,14 @@ class Capture:
             part = source.grab_region(b.x, b.y, b.width, b.height)
             if part.shape[:2] != (b.height, b.width):
                 return self._whole()  # the screen changed size under us
-            canvas[b.y : b.y + b.height, b.x : b.x + b.width] = part
+            _paste(canvas[b.y : b.y + b.height, b.x : b.x + b.width], part)
         return self._still(mask)
 
     def _still(self, mask: npt.NDArray[np.bool_]) -> Shot:
         assert self.frame is not None
         cursor = self.source.cursor()
         self.cursor_serial = None if cursor is None else cursor.serial
-        return Shot(self.frame, cursor, mask)
+        return Shot(self.frame, cursor, mask, clean=self._regions_source is not None)
 
     def _cursor_only(self, mask: npt.NDArray[np.bool_] | None) -> Shot | None:
         # Nothing was drawn since the last capture, which the client already has whole: only
@@ -233,7 +259,7 @@ class Capture:
             return None
         self.cursor_serial = cursor.serial
         assert self.frame is not None
-        return Shot(self.frame, cursor, mask)
+        return Shot(self.frame, cursor, mask, clean=self._regions_source is not None)
 
 
 def _shown(

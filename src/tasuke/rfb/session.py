@@ -243,7 +243,7 @@ class _Runner:
         if shot is None:
             return None
         self.core.set_screens(self.capture.screens)
-        return self.core.encode_update(job, shot.frame, shot.cursor, shot.damage)
+        return self.core.encode_update(job, shot.frame, shot.cursor, shot.damage, clean=shot.clean)
 
     def capture_encode_and_check(self, job: UpdateJob) -> bytes | None:
         data = self.capture_and_encode(job)

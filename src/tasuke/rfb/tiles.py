@@ -128,8 +128,10 @@ class ClientView:
         self._sent: Keys = np.zeros((height, width), dtype=np.uint32)
         self._keys: Keys = np.zeros((height, width), dtype=np.uint32)
         self._known: npt.NDArray[np.bool_] = np.zeros((self.rows, self.cols), dtype=np.bool_)
-        # Polls since a tile was last sent lossily (JPEG); -1 when the client has it exact.
-        self._age: npt.NDArray[np.int16] = np.full((self.rows, self.cols), -1, dtype=np.int16)
+        # When a tile was last sent lossily (JPEG) or changed after that; NaN: the client has
+        # it exact.
+        self._lossy_at: npt.NDArray[np.float64] = np.full((self.rows, self.cols), np.nan)
+        self._now = 0.0
         # Padded to whole tiles; the padding stays False, so tiles reduce with plain reshapes.
         self._diff: npt.NDArray[np.bool_] = np.zeros(
             (self.rows * TILE, self.cols * TILE), dtype=np.bool_
@@ -142,30 +144,32 @@ class ClientView:
         """Treat every tile as unknown to the client (after a resize or a lost picture)."""
         self._known[:] = False
         self._keys_valid = False
-        self._age[:] = -1
+        self._lossy_at[:] = np.nan
 
     @property
     def lossy_pending(self) -> bool:
         """True while some tile the client holds is only an approximation (JPEG)."""
-        return bool((self._age >= 0).any())
+        return not bool(np.isnan(self._lossy_at).all())
 
-    def age_lossy(self, dirty: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """Count one more poll; return the lossy tiles that stayed unchanged long enough."""
-        lossy = self._age >= 0
-        self._age[lossy] += 1
-        self._age[lossy & dirty] = 0
-        ready: npt.NDArray[np.bool_] = (self._age >= limits.RFB_LOSSLESS_REFRESH_POLLS) & ~dirty
+    def age_lossy(self, dirty: npt.NDArray[np.bool_], now: float) -> npt.NDArray[np.bool_]:
+        """Return the lossy tiles left unchanged for RFB_LOSSLESS_REFRESH_AFTER seconds at
+        ``now``, the time of the update being encoded (``dirty`` tiles start again)."""
+        self._now = now
+        lossy = ~np.isnan(self._lossy_at)
+        self._lossy_at[lossy & dirty] = now
+        waited = np.nan_to_num(now - self._lossy_at, nan=-1.0)
+        ready: npt.NDArray[np.bool_] = (waited >= limits.RFB_LOSSLESS_REFRESH_AFTER) & ~dirty
         return ready
 
     def note_quality(self, rect: Rect, *, lossy: bool) -> None:
-        """Record that ``rect`` was sent lossily, or exactly (then the tiles it covers whole
-        are exact)."""
+        """Record that ``rect`` was sent lossily (at the time given to :meth:`age_lossy`), or
+        exactly (then the tiles it covers whole are exact)."""
         if lossy:
-            self._age[self.region_mask(rect)] = 0
+            self._lossy_at[self.region_mask(rect)] = self._now
             return
         c0, r0, c1, r1 = self._covered(rect)
         if c1 > c0 and r1 > r0:
-            self._age[r0:r1, c0:c1] = -1
+            self._lossy_at[r0:r1, c0:c1] = np.nan
 
     def _covered(self, r: Rect) -> tuple[int, int, int, int]:
         """Tile columns c0..c1 and rows r0..r1 (exclusive) that ``r`` covers completely."""

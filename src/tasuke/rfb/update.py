@@ -24,6 +24,7 @@ from tasuke.rfb.encoders.tight import (
     PALETTE_MAX_LOSSY,
     REFINED_JPEG_LEVEL,
     TightEncoder,
+    split_photos,
 )
 from tasuke.rfb.encoders.zrle import ZRLEEncoder
 from tasuke.rfb.job import UpdateJob, raw_regions
@@ -101,6 +102,7 @@ class Picture:
         """The FramebufferUpdate for ``job`` from a frame of the client's size, or None when
         nothing the client asked about changed (see :meth:`RFBServer.encode_update`)."""
         view = self._view
+        now = self._clock()
         keys = view.keys(frame, damage, clean=clean)
         area = view.region_mask(job.region)
         changed = view.dirty_tiles(keys, damage) & area
@@ -141,7 +143,7 @@ class Picture:
         refresh: list[Region] = []
         if job.encoding == c.ENC_TIGHT:
             # Tiles sent as JPEG that have been still for a while are sent again exactly.
-            ready = view.age_lossy(dirty) & view.region_mask(job.region)
+            ready = view.age_lossy(dirty, now) & view.region_mask(job.region)
             if ready.any():
                 refresh = plan_regions(keys, view, ready, job.region, PALETTE_MAX)
         exact: list[Region] = []
@@ -173,12 +175,16 @@ class Picture:
         # which is a tenth of their exact size and looks the same.
         refined = REFINED_JPEG_LEVEL if lossy else None
         planned += [(region, refined) for region in refresh]
+        payloads: list[bytes] = []
+        if job.encoding == c.ENC_TIGHT:
+            planned = split_photos(planned)[: _MAX_RECTS - count]
+            payloads = self._tight.encode_all(frame, keys, planned, job.pixel_format)
         planned = planned[: _MAX_RECTS - count]
-        for region, jpeg in planned:
+        for i, (region, jpeg) in enumerate(planned):
             r = region.rect
             body += RECT.pack(r.x, r.y, r.width, r.height, job.encoding)
             if job.encoding == c.ENC_TIGHT:
-                body += self._tight.encode(frame, keys, region, job.pixel_format, jpeg)
+                body += payloads[i]
                 approximate = jpeg is not None and jpeg < REFINED_JPEG_LEVEL
                 view.note_quality(r, lossy=lossy and approximate and region.kind is Kind.PHOTO)
             elif job.encoding == c.ENC_ZRLE:

@@ -15,8 +15,20 @@ from tests.unit.rfb.decoder import ClientFormat, Decoder
 from tests.unit.rfb.fakes import client_init, request, rgb, sample_picture, set_encodings
 
 
-def connect(width: int, height: int, *encodings: int) -> tuple[RFBServer, Decoder]:
-    server = RFBServer(width, height, name="x")
+class Clock:
+    """Time for the server, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def connect(
+    width: int, height: int, *encodings: int, clock: Clock | None = None
+) -> tuple[RFBServer, Decoder]:
+    server = RFBServer(width, height, name="x", clock=clock or Clock())
     decoder = Decoder()
     server.receive_data(client_init(8))
     decoder.handshake(server.data_to_send())
@@ -112,15 +124,17 @@ def test_jpeg_tiles_are_refined_once_the_screen_is_still() -> None:
     text = rng.random((64, 64)) < 0.3
     greys = rng.integers(0, 160, (64, 64, 1))  # antialiased text: ~160 greys, over 64 colours
     frame[0:64, 192:256, :3][text] = np.broadcast_to(greys, (64, 64, 3))[text]
-    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    clock = Clock()
+    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5, clock=clock)
     send(server, decoder, frame, incremental=False)
+    sent_at = clock.now
     first = {(r.x, r.y): r.kind for r in decoder.updates[-1]}
     assert first[(192, 0)] == "jpeg"  # too many colours for a palette at first
     rough = np.abs(decoder.screen.astype(int) - rgb(frame).astype(int))[128:192, 128:256].mean()
-    polls = 0
     while not send(server, decoder, frame, incremental=True):
-        polls += 1
-        assert polls <= limits.RFB_LOSSLESS_REFRESH_POLLS
+        clock.now += 0.1  # a still screen, polled ten times a second
+        assert clock.now - sent_at <= limits.RFB_LOSSLESS_REFRESH_AFTER + 0.1
+    assert clock.now - sent_at >= limits.RFB_LOSSLESS_REFRESH_AFTER  # not sooner
     screen, want = decoder.screen.astype(int), rgb(frame).astype(int)
     assert np.array_equal(screen[0:64, 192:256], want[0:64, 192:256])  # text: exact
     photo_error = np.abs(screen[128:192, 128:256] - want[128:192, 128:256]).mean()
@@ -131,10 +145,12 @@ def test_jpeg_tiles_are_refined_once_the_screen_is_still() -> None:
 
 def test_a_changing_jpeg_area_is_not_refreshed_while_it_changes() -> None:
     frame = sample_picture()
-    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    clock = Clock()
+    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5, clock=clock)
     send(server, decoder, frame, incremental=False)
     rng = np.random.default_rng(0)
-    for _ in range(limits.RFB_LOSSLESS_REFRESH_POLLS * 2):
+    for _ in range(int(limits.RFB_LOSSLESS_REFRESH_AFTER * 30)):
+        clock.now += 0.1
         frame = frame.copy()
         frame[128:192, 128:256, :3] = rng.integers(0, 256, (64, 128, 3))  # "video"
         send(server, decoder, frame, incremental=True)
@@ -201,3 +217,33 @@ def test_a_big_noisy_area_in_four_byte_tpixels_fits_tight_lengths() -> None:
     send(server, decoder, frame, incremental=False)
     assert np.array_equal(decoder.screen, rgb(frame))
     assert max(r.width * r.height for r in decoder.updates[0]) <= 2048 * 256
+
+
+def test_a_large_photo_is_sent_as_jpeg_strips_that_tile_it_exactly() -> None:
+    # Strips are compressed on several threads at once; together they must cover the photo
+    # once, in order, and look like it, and the still picture is then refined.
+    width, height = 1024, 640
+    rng = np.random.default_rng(5)
+    frame = np.zeros((height, width, 4), np.uint8)
+    ys, xs = np.mgrid[0:height, 0:width]
+    for ch in range(3):
+        frame[..., ch] = (96 + 60 * np.sin(xs / (30 + 9 * ch)) + 50 * np.cos(ys / 41)).astype(
+            np.uint8
+        )
+    frame[..., :3] += rng.integers(0, 8, (height, width, 3), dtype=np.uint8)
+    clock = Clock()
+    server, decoder = connect(width, height, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 6, clock=clock)
+    send(server, decoder, frame, incremental=False)
+    rects = decoder.updates[-1]
+    assert {r.kind for r in rects} == {"jpeg"}
+    assert len(rects) >= 4  # 655 360 pixels in strips of about 131 072
+    covered = np.zeros((height, width), np.int8)
+    for r in rects:
+        covered[r.y : r.y + r.height, r.x : r.x + r.width] += 1
+    assert (covered == 1).all()
+    error = np.abs(decoder.screen.astype(int) - rgb(frame).astype(int)).mean()
+    assert error < 6  # a strip in the wrong place would be off by tens
+    clock.now += limits.RFB_LOSSLESS_REFRESH_AFTER
+    assert send(server, decoder, frame, incremental=True)  # the refinement
+    refined = np.abs(decoder.screen.astype(int) - rgb(frame).astype(int)).mean()
+    assert refined < error

@@ -16,7 +16,11 @@ Regions come classified from :mod:`tasuke.rfb.plan`: FILL -> fill; PALETTE (up t
 paths are exact.
 """
 
+import dataclasses
+import os
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +40,8 @@ __all__ = [
     "REFINED_JPEG_LEVEL",
     "TightEncoder",
     "compact_length",
+    "jpeg_payload",
+    "split_photos",
 ]
 
 MIN_TO_COMPRESS = 12
@@ -50,6 +56,15 @@ JPEG_QUALITY = (15, 25, 35, 45, 55, 65, 75, 82, 90, 95)
 """simplejpeg quality for client quality levels 0..9 (pseudo-encodings -32..-23)."""
 REFINED_JPEG_LEVEL = 9
 """The level a still photographic tile is refined with (quality 95, no chroma subsampling)."""
+
+JPEG_STRIP_PIXELS = 1 << 17
+"""Photographic rectangles over this many pixels are cut into strips of about this size, which
+are compressed on :data:`JPEG_THREADS` threads at once (libjpeg-turbo releases the GIL) while
+this thread encodes the rest of the update."""
+JPEG_THREADS = min(2, os.cpu_count() or 1)
+"""Threads that compress JPEG strips, shared by all connections of the process."""
+_STRIP_ROWS = 16
+"""Strips start on multiples of this many rows of their rectangle: whole 4:2:0 MCUs."""
 
 _STREAM_COPY = 0
 _STREAM_PALETTE = 1
@@ -72,6 +87,47 @@ def compact_length(n: int) -> bytes:
             out[1] |= 0x80
             out.append((n >> 14) & 0xFF)
     return bytes(out)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _jpeg_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(JPEG_THREADS, thread_name_prefix="tasuke-jpeg")
+        return _pool
+
+
+def jpeg_payload(pixels: Frame, jpeg: int) -> bytes:
+    """The Tight JPEG payload (control byte, compact length, image) of B, G, R, X ``pixels``
+    at client quality level ``jpeg``. It needs no connection state: any thread may run it."""
+    image: bytes = simplejpeg.encode_jpeg(
+        pixels,
+        quality=JPEG_QUALITY[jpeg],
+        colorspace="BGRX",
+        colorsubsampling="420" if jpeg < 8 else "444",
+    )
+    return bytes([_JPEG]) + compact_length(len(image)) + image
+
+
+def split_photos(planned: list[tuple[Region, int | None]]) -> list[tuple[Region, int | None]]:
+    """``planned`` with each photographic rectangle that will be a JPEG of over
+    :data:`JPEG_STRIP_PIXELS` pixels cut into horizontal strips of about that size."""
+    out: list[tuple[Region, int | None]] = []
+    for region, jpeg in planned:
+        r = region.rect
+        strips = (r.width * r.height) // JPEG_STRIP_PIXELS
+        if jpeg is None or region.kind is not Kind.PHOTO or strips < 2:
+            out.append((region, jpeg))
+            continue
+        rows = -(-r.height // strips // _STRIP_ROWS) * _STRIP_ROWS
+        for y in range(r.y, r.y + r.height, rows):
+            part = dataclasses.replace(r, y=y, height=min(rows, r.y + r.height - y))
+            out.append((dataclasses.replace(region, rect=part), jpeg))
+    return out
 
 
 class TightEncoder:
@@ -101,15 +157,36 @@ class TightEncoder:
             return self._palette(window, region.colours, pixel_format)
         pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
         if jpeg is not None and pixel_format.tight_24:
-            image: bytes = simplejpeg.encode_jpeg(
-                pixels,
-                quality=JPEG_QUALITY[jpeg],
-                colorspace="BGRX",
-                colorsubsampling="420" if jpeg < 8 else "444",
-            )
-            return bytes([_JPEG]) + compact_length(len(image)) + image
+            return jpeg_payload(pixels, jpeg)
         data = pixel_format.tpixels(pixels).tobytes()
         return bytes([_STREAM_COPY << 4]) + self._compress(_STREAM_COPY, data)
+
+    def encode_all(
+        self,
+        frame: Frame,
+        keys: Keys,
+        planned: list[tuple[Region, int | None]],
+        pixel_format: PixelFormat,
+    ) -> list[bytes]:
+        """The payloads of :meth:`encode` for each (region, jpeg) in order; JPEG images of
+        :data:`JPEG_STRIP_PIXELS` or more pixels are compressed on the shared JPEG threads
+        meanwhile. ``frame`` must not change until this returns."""
+        pending: dict[int, Future[bytes]] = {}
+        if pixel_format.tight_24:
+            for i, (region, jpeg) in enumerate(planned):
+                r = region.rect
+                big = r.width * r.height * 2 > JPEG_STRIP_PIXELS
+                if jpeg is not None and region.kind is Kind.PHOTO and big:
+                    pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
+                    pending[i] = _jpeg_pool().submit(jpeg_payload, pixels, jpeg)
+        out = []
+        for i, (region, jpeg) in enumerate(planned):
+            job = pending.get(i)
+            if job is None:
+                out.append(self.encode(frame, keys, region, pixel_format, jpeg))
+            else:
+                out.append(job.result())
+        return out
 
     def _palette(self, window: Keys, colours: Keys, pixel_format: PixelFormat) -> bytes:
         header = bytes([(_STREAM_PALETTE << 4) | _FILTER_FLAG, _FILTER_PALETTE, len(colours) - 1])
