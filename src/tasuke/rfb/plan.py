@@ -98,6 +98,26 @@ def _tile_stack(keys: Keys, view: ClientView, rows: Ints, cols: Ints) -> Keys:
     return out.reshape(len(rows), TILE * TILE)
 
 
+def _samples(keys: Keys, view: ClientView, rows: Ints, cols: Ints) -> Keys:
+    """One pixel in eight (every 2nd row, every 4th column) of the tiles at (``rows``,
+    ``cols``), as (n, TILE * TILE / 8) keys; whole tiles are read in place."""
+    n = len(rows)
+    out = np.empty((n, TILE // 2, TILE // 4), dtype=np.uint32)
+    full_rows, full_cols = view.height // TILE, view.width // TILE
+    whole = (rows < full_rows) & (cols < full_cols)
+    if whole.any():
+        body = keys[: full_rows * TILE, : full_cols * TILE].reshape(
+            full_rows, TILE, full_cols, TILE
+        )
+        out[whole] = body[rows[whole], ::2, cols[whole], ::4]
+    edge = np.flatnonzero(~whole)
+    if edge.size:
+        out[edge] = _tile_stack(keys, view, rows[edge], cols[edge]).reshape(-1, TILE, TILE)[
+            :, ::2, ::4
+        ]
+    return out.reshape(n, -1)
+
+
 def _count_colours(tiles: Keys) -> tuple[Keys, npt.NDArray[np.bool_], Ints]:
     """Sort each tile's keys; return them, where each new colour starts, and the counts."""
     ordered = np.sort(tiles, axis=1)
@@ -118,27 +138,29 @@ def plan_regions(
     rows, cols = np.nonzero(mask)
     if not rows.size:
         return []
-    tiles = _tile_stack(keys, view, rows, cols)
     n = len(rows)
     kinds = np.full(n, _FILL_CODE, dtype=np.int8)
     palette: Ints = np.zeros(0, dtype=np.intp)
     palette_colours: list[Keys] = []
-    # One pixel in eight first: if the sample holds too many colours, so does the tile, and
-    # a sample of one colour is nearly always a solid tile (checked exactly).
-    _, _, sampled = _count_colours(tiles.reshape(n, TILE, TILE)[:, ::2, ::4].reshape(n, -1))
+    # One pixel in eight first, read in place: if the sample holds too many colours, so does
+    # the tile (a photograph's tiles are never copied), and a sample of one colour is nearly
+    # always a solid tile (checked exactly).
+    _, _, sampled = _count_colours(_samples(keys, view, rows, cols))
     kinds[sampled > palette_max] = _PHOTO_CODE
     one = np.flatnonzero(sampled == 1)
-    solid = (tiles[one] == tiles[one, :1]).all(axis=1)
+    if one.size:
+        whole = _tile_stack(keys, view, rows[one], cols[one])
+        one = one[~(whole == whole[:, :1]).all(axis=1)]
     maybe = np.flatnonzero((sampled > 1) & (sampled <= palette_max))
-    maybe = np.sort(np.concatenate((maybe, one[~solid])))
+    maybe = np.sort(np.concatenate((maybe, one)))
     if maybe.size:
-        ordered, starts, counts = _count_colours(tiles[maybe])
+        ordered, starts, counts = _count_colours(_tile_stack(keys, view, rows[maybe], cols[maybe]))
         fits = counts <= palette_max
         kinds[maybe[~fits]] = _PHOTO_CODE
         palette = maybe[fits]
         kinds[palette] = _PALETTE_CODE
         palette_colours = [ordered[i][starts[i]] for i in np.flatnonzero(fits).tolist()]
-    first = tiles[:, 0].tolist()
+    first = keys[rows * TILE, cols * TILE].tolist()
     sets: list[frozenset[int]] = [frozenset((k,)) for k in first]
     for i, tile in enumerate(palette.tolist()):
         sets[tile] = frozenset(palette_colours[i].tolist())
