@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tasuke import limits
 from tasuke.desktop.base import Frame
 
 __all__ = ["TILE", "ClientView", "Keys", "Rect", "mask_rects", "spans", "tile_mask"]
@@ -151,15 +150,23 @@ class ClientView:
         """True while some tile the client holds is only an approximation (JPEG)."""
         return not bool(np.isnan(self._lossy_at).all())
 
-    def age_lossy(self, dirty: npt.NDArray[np.bool_], now: float) -> npt.NDArray[np.bool_]:
-        """Return the lossy tiles left unchanged for RFB_LOSSLESS_REFRESH_AFTER seconds at
-        ``now``, the time of the update being encoded (``dirty`` tiles start again)."""
+    def age_lossy(
+        self, dirty: npt.NDArray[np.bool_], now: float, after: float
+    ) -> npt.NDArray[np.bool_]:
+        """Return the lossy tiles left unchanged for ``after`` seconds at ``now``, the time of
+        the update being encoded (``dirty`` tiles start again)."""
         self._now = now
         lossy = ~np.isnan(self._lossy_at)
         self._lossy_at[lossy & dirty] = now
         waited = np.nan_to_num(now - self._lossy_at, nan=-1.0)
-        ready: npt.NDArray[np.bool_] = (waited >= limits.RFB_LOSSLESS_REFRESH_AFTER) & ~dirty
+        ready: npt.NDArray[np.bool_] = (waited >= after) & ~dirty
         return ready
+
+    def still_since(self, rect: Rect, now: float) -> float:
+        """Seconds since the lossy tiles under ``rect`` were last sent or changed (the least)."""
+        r1, c1 = -(-(rect.y + rect.height) // TILE), -(-(rect.x + rect.width) // TILE)
+        at = self._lossy_at[rect.y // TILE : r1, rect.x // TILE : c1]
+        return now - float(np.nanmax(at)) if not np.isnan(at).all() else float("inf")
 
     def note_quality(self, rect: Rect, *, lossy: bool) -> None:
         """Record that ``rect`` was sent lossily (at the time given to :meth:`age_lossy`), or

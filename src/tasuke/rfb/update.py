@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from tasuke import limits
 from tasuke.desktop.base import Cursor, Frame
 from tasuke.rfb import constants as c
 from tasuke.rfb.encoders.cursor import encode_cursor
@@ -142,10 +143,18 @@ class Picture:
             regions = raw_regions(view, dirty, job.region)
         refresh: list[Region] = []
         if job.encoding == c.ENC_TIGHT:
-            # Tiles sent as JPEG that have been still for a while are sent again exactly.
-            ready = view.age_lossy(dirty, now) & view.region_mask(job.region)
+            # Tiles sent as JPEG that have been still for a while are sent again exactly:
+            # soon where a palette fits (text, cheap), later for true photos (costly, and
+            # often replaced before that: a slideshow).
+            ready = view.age_lossy(dirty, now, limits.RFB_LOSSLESS_REFRESH_AFTER)
+            ready &= view.region_mask(job.region)
             if ready.any():
-                refresh = plan_regions(keys, view, ready, job.region, PALETTE_MAX)
+                refresh = [
+                    r
+                    for r in plan_regions(keys, view, ready, job.region, PALETTE_MAX)
+                    if r.kind is not Kind.PHOTO
+                    or view.still_since(r.rect, now) >= limits.RFB_PHOTO_REFRESH_AFTER
+                ]
         exact: list[Region] = []
         if exact_tiles is not None and job.encoding == c.ENC_TIGHT:
             exact = plan_regions(keys, view, exact_tiles, job.region, PALETTE_MAX)
