@@ -22,6 +22,8 @@ TILE = 64
 MAX_SPAN_WIDTH = 2048
 """Merged rectangles stay this narrow: Tight's limit, and a sane unit of work."""
 
+_COPY_CHUNK_ROWS = 64
+
 Keys = npt.NDArray[np.uint32]
 """(height, width) colour keys: B | G << 8 | R << 16, the padding byte cleared."""
 _COLOUR = np.uint32(0x00FFFFFF)
@@ -308,8 +310,15 @@ class ClientView:
 
     def copy_within(self, source_y: int, dest: Rect) -> None:
         """Record a CopyRect: the client copied rows from ``source_y`` onto ``dest``."""
-        rows = self._sent[source_y : source_y + dest.height, dest.x : dest.x + dest.width].copy()
-        self._sent[dest.y : dest.y + dest.height, dest.x : dest.x + dest.width] = rows
+        x0, x1 = dest.x, dest.x + dest.width
+        # In chunks, each read before the rows it overlaps are written (from the top when
+        # moving up, from the bottom when moving down): numpy then buffers one chunk, which
+        # stays in cache, not the whole block.
+        starts = range(0, dest.height, _COPY_CHUNK_ROWS)
+        for start in starts if source_y > dest.y else reversed(starts):
+            n = min(_COPY_CHUNK_ROWS, dest.height - start)
+            src, dst = source_y + start, dest.y + start
+            self._sent[dst : dst + n, x0:x1] = self._sent[src : src + n, x0:x1]
 
     def covered_mask(self, region: Rect) -> npt.NDArray[np.bool_]:
         """A (rows, cols) mask of the tiles that ``region`` covers completely."""

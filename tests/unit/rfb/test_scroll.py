@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasuke.rfb import constants as c
 from tasuke.rfb.server import RFBServer
+from tasuke.rfb.tiles import ClientView, Rect
 from tests.unit.rfb.decoder import Decoder
 from tests.unit.rfb.fakes import client_init, request, rgb, set_encodings
 
@@ -145,3 +148,26 @@ def test_a_scroll_after_a_busy_picture_is_found_within_a_few_updates() -> None:
         copies.append(decoder.updates[-1][0].encoding == c.ENC_COPYRECT)
     assert any(copies[:4]), copies
     assert all(copies[copies.index(True) :]), copies
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    y=st.integers(0, 150),
+    source_y=st.integers(0, 150),
+    height=st.integers(1, 149),
+    x=st.integers(0, 40),
+    width=st.integers(1, 60),
+)
+def test_recording_a_copy_moves_exactly_those_rows(
+    y: int, source_y: int, height: int, x: int, width: int
+) -> None:
+    # Overlapping in either direction, and blocks of any height (copied in chunks).
+    height = min(height, 300 - max(y, source_y))
+    view = ClientView(100, 300)
+    rng = np.random.default_rng(y * 1000 + source_y)
+    before = rng.integers(0, 1 << 24, (300, 100), dtype=np.uint32)
+    view.mark_sent(before, [Rect(0, 0, 100, 300)])
+    view.copy_within(source_y, Rect(x, y, width, height))
+    want = before.copy()
+    want[y : y + height, x : x + width] = before[source_y : source_y + height, x : x + width]
+    assert np.array_equal(view.sent, want)
