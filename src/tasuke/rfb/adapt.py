@@ -19,15 +19,22 @@ an update takes the link more than twice the time between updates that the engin
 for (and more than :data:`_MIN_LINK_TIME`): the viewer then gets fewer frames than the
 screen changes, each later than it could.
 
-:class:`Adaptation` turns that into two knobs, in the order the issue asks for:
+:class:`Adaptation` turns that into knobs, in the order the issue asks for:
 
-1. a cap on the JPEG quality level (which also sets the H.264 CRF, so the video bitrate
-   drops with it), one level at a time down to :data:`MIN_QUALITY`;
+1. a cap on the JPEG quality level (which also sets the H.264 CRF), one level at a time down
+   to :data:`MIN_QUALITY`, and with it a cap on the H.264 rate: a share
+   (:data:`~tasuke.limits.RFB_VIDEO_LINK_SHARE`) of the measured throughput, lowered again
+   when a congested link measures much less (by :data:`_RATE_CHANGE`; each new cap is a new
+   H.264 stream, so small changes are not worth one);
 2. then the frame rate: the shortest time between updates grows up to
    :data:`MAX_FRAME_INTERVAL`.
 
 When the queueing delay has stayed low for :data:`_RECOVER_AFTER`, the frame rate comes back
-first, then the quality, one step at a time. A still screen is made exact whatever the cap:
+first, then the quality and the rate cap, one step at a time; the rate cap is lifted once it
+has grown to :data:`_RATE_LIFT` times the throughput it came from (a link that carries that
+much without congestion is no longer the slow link that was measured). With no throughput
+measured, or a link that never congests, there is no rate cap: CRF alone, as on a fast link.
+A still screen is made exact whatever the cap:
 JPEG tiles are refined losslessly (or at the highest JPEG level for photos) and an H.264
 region is sent again losslessly when it settles (see :mod:`tasuke.rfb.update`).
 """
@@ -62,6 +69,14 @@ _SMOOTH = 0.3
 """Weight of a new sample in the smoothed delay and throughput."""
 _FRAME_STEP = 1.5
 """Factor by which the time between updates grows (or shrinks) per step."""
+_RATE_CHANGE = 1.25
+"""A congested link lowers the H.264 rate cap only when it measures this factor less."""
+_RATE_STEP = 1.5
+"""Factor by which the H.264 rate cap grows per step back up."""
+_RATE_LIFT = 2.0
+"""The rate cap is lifted once above this many times the throughput it was set from."""
+_MIN_RATE = 8 * 1024
+"""The lowest H.264 rate cap (bytes/s): below it, the frame rate is the knob left."""
 
 
 class LinkEstimate:
@@ -138,6 +153,9 @@ class Adaptation:
         self._asked: int | None = None
         self.frame_interval = limits.RFB_POLL_INTERVAL
         """The shortest time between two updates (seconds)."""
+        self.video_rate: float | None = None
+        """Bytes per second an H.264 stream may use (None: no cap, the CRF alone)."""
+        self._rate_from = 0.0
         self._last_step = -float("inf")
         self._good_since: float | None = None
 
@@ -160,7 +178,11 @@ class Adaptation:
     @property
     def degraded(self) -> bool:
         """True while quality or frame rate is held below what the viewer asked for."""
-        return self.quality_cap is not None or self.frame_interval > limits.RFB_POLL_INTERVAL
+        return (
+            self.quality_cap is not None
+            or self.video_rate is not None
+            or self.frame_interval > limits.RFB_POLL_INTERVAL
+        )
 
     @property
     def congested(self) -> bool:
@@ -190,6 +212,12 @@ class Adaptation:
             self._good_since = None
 
     def _down(self) -> None:
+        throughput = self.link.throughput
+        if throughput is not None:
+            # Measured while congested, so this is what the link carries, not what was sent.
+            rate = max(_MIN_RATE, limits.RFB_VIDEO_LINK_SHARE * throughput)
+            if self.video_rate is None or rate * _RATE_CHANGE < self.video_rate:
+                self.video_rate, self._rate_from = rate, throughput
         current = self.quality_cap if self.quality_cap is not None else self._asked
         if current is not None and current > MIN_QUALITY:
             self.quality_cap = current - 1
@@ -199,7 +227,12 @@ class Adaptation:
     def _up(self) -> None:
         if self.frame_interval > limits.RFB_POLL_INTERVAL:
             self.frame_interval = max(limits.RFB_POLL_INTERVAL, self.frame_interval / _FRAME_STEP)
-        elif self.quality_cap is not None:
+            return
+        if self.quality_cap is not None:
             self.quality_cap += 1
             if self._asked is None or self.quality_cap >= self._asked:
                 self.quality_cap = None
+        if self.video_rate is not None:
+            self.video_rate *= _RATE_STEP
+            if self.video_rate > _RATE_LIFT * self._rate_from:
+                self.video_rate = None

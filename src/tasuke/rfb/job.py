@@ -33,6 +33,8 @@ class UpdateJob:
     """The viewer decodes H.264 rectangles (encoding 50): video mode may be used."""
     extended_desktop_size: bool = False
     """The viewer takes ExtendedDesktopSize (-308): screen layouts, one screen per monitor."""
+    video_rate: float | None = None
+    """Bytes per second an H.264 stream may use on this link (None: no cap)."""
 
 
 def raw_regions(view: ClientView, dirty: npt.NDArray[np.bool_], region: Rect) -> list[Region]:

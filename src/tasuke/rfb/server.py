@@ -301,7 +301,7 @@ class RFBServer:
             self.pixel_format,
             c.ENC_CURSOR in self.encodings, c.ENC_DESKTOP_SIZE in self.encodings, requested,
             c.ENC_COPYRECT in self.encodings, c.ENC_H264 in self.encodings,
-            c.ENC_EXTENDED_DESKTOP_SIZE in self.encodings,
+            c.ENC_EXTENDED_DESKTOP_SIZE in self.encodings, self._flow.adapt.video_rate,
         )  # fmt: skip
         self._request = self._full = None
         self._in_flight = job

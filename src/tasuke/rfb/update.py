@@ -118,8 +118,9 @@ class Picture:
             # and only the newly shown rows count as change.
             copy, changed = self._copy_scrolled(keys, changed, job.region)
         video = self._video.step(
-            job.h264, job.jpeg, frame, keys, changed, self._clock(), forced=job.full is not None
-        )
+            job.h264, job.jpeg, frame, keys, changed, now, forced=job.full is not None,
+            rate=job.video_rate,
+        )  # fmt: skip
         dirty = video.dirty
         if job.full is not None:
             dirty |= view.region_mask(job.full) & area & ~self._video.mask

@@ -9,6 +9,14 @@ leave the tile path. Once nothing inside it has changed for
 :data:`~tasuke.limits.RFB_VIDEO_SETTLE`, video mode ends and the rectangle is sent once more,
 losslessly, so the settled screen is pixel-exact and text sharp again.
 
+A region that changed since the last step has not settled, however long ago that step was
+(on a slow link steps come further apart than the settle time).
+
+On a slow link the stream follows :mod:`tasuke.rfb.adapt`: its CRF from the capped quality
+level and a rate cap (x264 VBV) from the measured throughput. Either changing is a new
+stream (a decoder reset and an IDR picture; PyAV cannot change the cap of an open encoder),
+never a lossless resend, which a slow link could not carry.
+
 Only for viewers that list encoding 50. Time comes in as an argument (sans-I/O).
 """
 
@@ -66,6 +74,7 @@ class VideoMode:
         """The tiles of the video rectangle (none while inactive)."""
         self._encoder: H264Encoder | None = None
         self._quality: int | None = None
+        self._rate: float | None = None
         self._changed_at = 0.0
         self.streams = 0
         """H.264 streams started so far (for tests and benchmarks)."""
@@ -85,32 +94,35 @@ class VideoMode:
         now: float,
         *,
         forced: bool,
+        rate: float | None = None,
     ) -> VideoStep:
         """Track ``changed`` tiles at time ``now`` and encode the video rectangle if due.
 
         ``enabled`` is False when the viewer did not list encoding 50 (any video ends);
-        ``forced`` sends a video frame even if nothing in the rectangle changed.
+        ``forced`` sends a video frame even if nothing in the rectangle changed; ``rate``
+        caps the H.264 stream in bytes per second (None: no cap).
         """
         self._track(changed, now)
         exact = None
         if self.rect is not None and not enabled:
             exact = self._stop()
-        elif self.rect is not None and quality != self._quality:
-            # A new quality level (the viewer's, or the link's cap: tasuke.rfb.adapt) is a new
-            # stream at its CRF, not a lossless resend, which a slow link could not carry.
+        elif self.rect is not None and (quality, rate) != (self._quality, self._rate):
+            # The viewer's quality or the link's caps changed: a new stream, sent at once.
             self.close()
-            self._quality = quality
+            self._quality, self._rate = quality, rate
         if not enabled:
             return VideoStep(b"", changed, exact)
-        if self.rect is not None and now - self._changed_at > limits.RFB_VIDEO_SETTLE:
+        if self.rect is not None and (changed & self.mask).any():
+            self._changed_at = now
+        elif self.rect is not None and now - self._changed_at > limits.RFB_VIDEO_SETTLE:
             exact = self._stop()
         hot = self._hot(now)
         if self.rect is not None and int(np.count_nonzero(hot & ~self.mask)) >= _GROW_TILES:
-            self._start(self._box(hot | self.mask), quality, now)
+            self._start(self._box(hot | self.mask), quality, rate, now)
         elif self.rect is None:
             box = self._box(hot) if np.count_nonzero(hot) >= limits.RFB_VIDEO_MIN_TILES else None
             if box is not None:
-                self._start(box, quality, now)
+                self._start(box, quality, rate, now)
         if self.rect is None:
             return VideoStep(b"", changed, exact)
         inside = changed & self.mask
@@ -164,11 +176,13 @@ class VideoMode:
             return None
         return rect
 
-    def _start(self, rect: Rect | None, quality: int | None, now: float) -> None:
+    def _start(
+        self, rect: Rect | None, quality: int | None, rate: float | None, now: float
+    ) -> None:
         if rect is None or rect == self.rect:
             return
         self.close()
-        self.rect, self._quality, self._changed_at = rect, quality, now
+        self.rect, self._quality, self._rate, self._changed_at = rect, quality, rate, now
         self.mask = self.view.region_mask(rect)
         self._encoder = None  # created by the first frame, which resets the viewer's decoder
         # Lossy tiles under the video need no refinement of their own: the video covers them.
@@ -188,7 +202,9 @@ class VideoMode:
             # PyAV and FFmpeg load only when a viewer first gets video (~20 MB, ~0.2 s).
             from tasuke.rfb.encoders.h264 import H264Encoder
 
-            self._encoder = H264Encoder(r.width, r.height, quality=self._quality)
+            self._encoder = H264Encoder(
+                r.width, r.height, quality=self._quality, max_rate=self._rate
+            )
             self.streams += 1
         pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
         body = self._encoder.rectangle_body(pixels, reset=reset)

@@ -1,6 +1,7 @@
 """Adaptive quality: link measurement from fence answers, and what a slow link gets."""
 
 import heapq
+import itertools
 
 import numpy as np
 
@@ -75,6 +76,7 @@ def test_a_fast_link_measures_its_round_trip_and_changes_nothing() -> None:
     assert adapt.link.delay < 0.01
     assert adapt.jpeg(6) == 6
     assert adapt.frame_interval == limits.RFB_POLL_INTERVAL
+    assert adapt.video_rate is None  # CRF alone, as without a measurement
     assert not adapt.degraded
 
 
@@ -111,6 +113,9 @@ def test_a_slow_link_lowers_quality_first_then_frame_rate_and_recovers_in_revers
     assert caps[first_slower - 1] == MIN_QUALITY
     assert caps.index(5) < first_slower
     assert limits.RFB_POLL_INTERVAL < adapt.frame_interval <= MAX_FRAME_INTERVAL
+    # The H.264 rate was capped at the first step, to a share of what the link carries.
+    assert adapt.video_rate is not None
+    assert adapt.video_rate <= limits.RFB_VIDEO_LINK_SHARE * 200_000 * 1.2
 
     fast = SlowLink(rate=100e6, rtt=0.002)
     fast.free_at = slow.free_at
@@ -121,6 +126,7 @@ def test_a_slow_link_lowers_quality_first_then_frame_rate_and_recovers_in_revers
         intervals.append(adapt.frame_interval)
     assert adapt.jpeg(6) == 6
     assert adapt.frame_interval == limits.RFB_POLL_INTERVAL
+    assert adapt.video_rate is None
     assert not adapt.degraded
     # Back up in reverse: the frame rate recovered before quality rose above its floor.
     first_better = next(i for i, q in enumerate(caps) if q != MIN_QUALITY)
@@ -234,3 +240,84 @@ def test_a_lower_cap_restarts_the_h264_stream_smaller_without_a_lossless_resend(
     assert next(r.kind for r in rects if r.encoding == c.ENC_H264) == "h264-reset"
     assert {(r.x, r.y, r.width, r.height) for r in rects} == {VIDEO}  # no tiles resent
     assert after < 0.7 * before
+
+
+def test_a_congested_link_caps_the_h264_rate_at_a_share_of_its_throughput() -> None:
+    clock = Clock()
+    adapt = Adaptation(clock)
+    rates: list[float | None] = []
+    sender = Sender(adapt, clock, size=20_000)  # 600 kB/s wanted
+    link = SlowLink(rate=100_000, rtt=0.03)
+    for _ in range(40):
+        sender.run(link, seconds=0.25)
+        rates.append(adapt.video_rate)
+    assert rates[0] is None  # no evidence yet: the first answers only measure
+    first = next(r for r in rates if r is not None)
+    share = limits.RFB_VIDEO_LINK_SHARE * 100_000
+    assert 0.75 * share < first < 1.25 * share
+    # A new cap is a new H.264 stream: it changes by steps, not with every measurement.
+    changes = [(a, b) for a, b in itertools.pairwise(rates) if a != b]
+    assert all(a is None or b is None or max(a, b) / min(a, b) >= 1.25 for a, b in changes)
+    assert len(changes) <= 8
+
+
+# --- the engine with an H.264 viewer ---------------------------------------------------
+
+
+def test_an_h264_viewer_behind_a_slow_link_gets_a_stream_capped_to_it() -> None:
+    from tests.unit.rfb.test_video import JPEG_Q6, VIDEO, busy_frame
+    from tests.unit.rfb.test_video import desktop as video_desktop
+
+    vw, vh = VIDEO[2], VIDEO[3]
+    width, height = video_desktop().shape[1], video_desktop().shape[0]
+    rate = 40_000
+    link = SlowLink(rate=rate, rtt=0.04)
+    clock = Clock()
+    server = RFBServer(width, height, name="adapt", clock=clock)
+    decoder = Decoder()
+    server.receive_data(client_init())
+    decoder.handshake(server.data_to_send())
+    server.receive_data(
+        set_encodings(c.ENC_TIGHT, JPEG_Q6, c.ENC_H264, c.ENC_FENCE, c.ENC_CONTINUOUS_UPDATES)
+    )
+    server.receive_data(
+        request(0, 0, width, height, incremental=False) + continuous(0, 0, width, height)
+    )
+    server.data_to_send()
+    answers: list[tuple[float, int, bytes]] = []
+    caps: list[float | None] = []
+    sent: list[tuple[float, int, bool]] = []  # (when, bytes, with H.264) of each update
+    next_poll, frame = 0.0, 0
+    screen = video_desktop()
+    x, y = VIDEO[0], VIDEO[1]
+    while clock.now < 20:
+        while answers and answers[0][0] <= clock.now:
+            _, flags, payload = heapq.heappop(answers)
+            server.receive_data(fence(flags, payload))
+        if clock.now >= next_poll:
+            next_poll = clock.now + server.adapt.frame_interval
+            if server.update_requested:
+                job = server.begin_update()
+                assert job is not None
+                caps.append(job.video_rate)
+                frame += 1
+                screen[y : y + vh, x : x + vw] = busy_frame(frame)
+                server.finish_update(job, server.encode_update(job, screen, None))
+                data = server.data_to_send()
+                seen, before = len(decoder.updates), len(decoder.fences)
+                decoder.feed(data)
+                video = any(r.encoding == c.ENC_H264 for u in decoder.updates[seen:] for r in u)
+                sent.append((clock.now, len(data), video))
+                when = link.answer_time(clock.now, len(data))
+                for flags, payload in decoder.fences[before:]:
+                    heapq.heappush(answers, (when, flags & 7, payload))
+        clock.now = min([next_poll, *(a[0] for a in answers)])
+    assert caps[0] is None
+    capped = [cap for cap in caps if cap is not None]
+    assert capped, "the congested link never capped the H.264 rate"
+    assert capped[-1] <= limits.RFB_VIDEO_LINK_SHARE * rate * 1.25
+    # Once capped, the region stays video and fits the link, with room for the rest, where
+    # at its CRF alone it would take ~4x the link.
+    late = [(n, video) for t, n, video in sent if t >= 10]
+    assert sum(video for _, video in late) > 0.9 * len(late)
+    assert sum(n for n, _ in late) / 10 < 0.85 * rate

@@ -1,6 +1,9 @@
 """Video mode: a region that keeps changing goes out as H.264 (encoding 50), and back to
 exact tiles once it settles."""
 
+from collections.abc import Callable
+
+import av
 import numpy as np
 import pytest
 
@@ -67,13 +70,28 @@ def poll(server: RFBServer, decoder: Decoder, frame: np.ndarray, *, full: bool =
     return len(data)
 
 
-def play(server: RFBServer, decoder: Decoder, clock: Clock, frames: int, start: int = 0) -> int:
+def busy_frame(i: int) -> np.ndarray:
+    """The moving picture with fresh noise in every frame: costly for any encoder."""
+    out = video_frame(i)
+    noise = np.random.default_rng(i).integers(-24, 25, out[..., :3].shape)
+    out[..., :3] = np.clip(out[..., :3] + noise, 0, 255)
+    return out
+
+
+def play(
+    server: RFBServer,
+    decoder: Decoder,
+    clock: Clock,
+    frames: int,
+    start: int = 0,
+    picture: Callable[[int], np.ndarray] = video_frame,
+) -> int:
     screen = desktop()
     x, y, w, h = VIDEO
     sent = 0
     for i in range(start, start + frames):
         clock.now += 1 / FPS
-        screen[y : y + h, x : x + w] = video_frame(i)
+        screen[y : y + h, x : x + w] = picture(i)
         sent += poll(server, decoder, screen)
     return sent
 
@@ -272,3 +290,73 @@ def test_a_region_over_the_pixel_limit_stays_on_the_tile_path(
     monkeypatch.setattr(limits, "RFB_VIDEO_MAX_PIXELS", w * h)
     play(server, decoder, clock, 40, start=40)
     assert kinds(decoder)
+
+
+KIB = 1024
+
+
+def test_a_rate_cap_holds_a_busy_stream_to_it_and_every_picture_decodes() -> None:
+    # 640x360 of fresh noise at 30 pictures a second: the worst a region can cost.
+    cap, seconds = 60 * KIB, 3
+    rng = np.random.default_rng(11)
+    capped = H264Encoder(640, 360, quality=6, max_rate=cap)
+    uncapped = H264Encoder(640, 360, quality=6)
+    assert (capped.max_rate, uncapped.max_rate) == (cap, None)
+    decoder = av.CodecContext.create("h264", "r")
+    capped_bytes = uncapped_bytes = decoded = 0
+    for _ in range(FPS * seconds):
+        pixels = rng.integers(0, 256, (360, 640, 4), dtype=np.uint8)
+        data = capped.encode(pixels)
+        capped_bytes += len(data)
+        decoded += len(decoder.decode(av.Packet(data)))  # type: ignore[attr-defined]
+        uncapped_bytes += len(uncapped.encode(pixels))
+    assert decoded == FPS * seconds
+    # The first (IDR) picture may take up to the VBV buffer on top of the rate.
+    assert capped_bytes / seconds < 1.25 * cap
+    assert uncapped_bytes / seconds > 10 * cap
+
+
+def test_encoder_refuses_a_cap_that_would_turn_vbv_off() -> None:
+    with pytest.raises(LocalError, match="too low"):
+        H264Encoder(64, 64, max_rate=100)
+
+
+def test_a_new_rate_cap_restarts_the_stream_which_keeps_to_it_and_decodes() -> None:
+    server, decoder, clock = connect(c.ENC_TIGHT, JPEG_Q6, c.ENC_H264)
+    poll(server, decoder, desktop(), full=True)
+    play(server, decoder, clock, 30, picture=busy_frame)  # into video mode
+    uncapped = play(server, decoder, clock, 2 * FPS, start=30, picture=busy_frame)
+    seen = len(decoder.updates)
+    cap = 16 * KIB
+    server.adapt.video_rate = cap  # what a congested link measured at ~27 KiB/s leads to
+    capped = play(server, decoder, clock, 2 * FPS, start=90, picture=busy_frame)
+    rects = [r for update in decoder.updates[seen:] for r in update]
+    assert [r.kind for r in rects] == ["h264-reset"] + ["h264"] * (2 * FPS - 1)
+    assert {(r.x, r.y, r.width, r.height) for r in rects} == {VIDEO}  # no tiles resent
+    assert uncapped / 2 > 5 * cap
+    assert capped / 2 < 1.3 * cap  # with the new stream's IDR picture
+    screen = desktop()
+    screen[64:256, 128:384] = busy_frame(149)
+    assert region_error(decoder, screen) < 16  # the last picture decoded, coarse but there
+    # Lifting the cap is another new stream, and the picture comes back.
+    server.adapt.video_rate = None
+    seen = len(decoder.updates)
+    play(server, decoder, clock, FPS, start=150, picture=busy_frame)
+    assert decoder.updates[seen][0].kind == "h264-reset"
+    screen[64:256, 128:384] = busy_frame(179)
+    assert region_error(decoder, screen) < 12
+
+
+def test_a_video_region_on_a_slow_link_does_not_settle_between_sparse_updates() -> None:
+    # Behind a slow link updates come further apart than the settle time; the region still
+    # changes in every one, so it must stay video, not be resent losslessly each time.
+    server, decoder, clock = connect(c.ENC_TIGHT, JPEG_Q6, c.ENC_H264)
+    poll(server, decoder, desktop(), full=True)
+    play(server, decoder, clock, 30)
+    screen = desktop()
+    for i in range(30, 36):
+        clock.now += 2 * limits.RFB_VIDEO_SETTLE
+        screen[64:256, 128:384] = video_frame(i)
+        poll(server, decoder, screen)
+    last = [r for update in decoder.updates[-6:] for r in update]
+    assert [r.encoding for r in last] == [c.ENC_H264] * 6

@@ -9,8 +9,12 @@ for the same rectangle, and a new stream starts with a reset and an IDR picture.
 
 x264 runs with preset ultrafast, tune zerolatency (no B-frames, no lookahead: each frame in
 gives its packet out at once) and the baseline profile (Constrained Baseline, which every
-WebCodecs H.264 decoder handles), 4:2:0, one thread and so one slice per picture. PyAV and
-FFmpeg errors become LocalError here.
+WebCodecs H.264 decoder handles), 4:2:0, one thread and so one slice per picture. The
+quality is a constant rate factor; on a slow link a rate cap is added (x264's VBV: CRF with a
+maximum rate and a buffer of :data:`_VBV_SECONDS`, the usual low-latency setup), so a busy
+picture costs at most the cap. PyAV 18.1 sets the cap only when the encoder opens (it does
+not expose ``rc_buffer_size``, and ``max_bit_rate`` is read-only), so a new cap is a new
+stream. PyAV and FFmpeg errors become LocalError here.
 """
 
 import struct
@@ -34,6 +38,11 @@ _BT601 = 6
 """FFmpeg's AVCOL_SPC / AVCOL_PRI / AVCOL_TRC value SMPTE 170M (BT.601 525)."""
 _LIMITED_RANGE = 1
 """AVCOL_RANGE_MPEG: Y 16..235."""
+_VBV_SECONDS = 0.5
+"""The VBV buffer holds this many seconds at the cap: how far one picture (an IDR) may go
+over its share, and so the longest burst the link sees."""
+_MIN_RATE = 1000
+"""The lowest cap in bytes per second (FFmpeg hands x264 whole kbit/s; 0 would turn VBV off)."""
 
 
 def crf_for_quality(level: int | None) -> int:
@@ -49,15 +58,26 @@ def crf_for_quality(level: int | None) -> int:
 class H264Encoder:
     """One H.264 stream for one fixed rectangle size. Not thread-safe.
 
+    ``max_rate`` (bytes per second, None: no cap) bounds the stream with x264's VBV. x264
+    budgets every picture as 1/30 s (the time base FFmpeg gives it as the frame rate), so at
+    fewer pictures a second the stream stays below the cap by that ratio.
+
     Raises:
-        LocalError: (constructor) an odd or empty size, or libx264 missing from PyAV's FFmpeg.
+        LocalError: (constructor) an odd or empty size, a cap under 1000 bytes/s, or libx264
+            missing from PyAV's FFmpeg.
     """
 
-    def __init__(self, width: int, height: int, *, quality: int | None = None) -> None:
+    def __init__(
+        self, width: int, height: int, *, quality: int | None = None, max_rate: float | None = None
+    ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise LocalError(f"H.264 needs an even, non-empty size, not {width}x{height}")
+        if max_rate is not None and not max_rate >= _MIN_RATE:
+            raise LocalError(f"an H.264 rate cap of {max_rate} bytes/s is too low")
         self.width = width
         self.height = height
+        self.max_rate = max_rate
+        """The cap in bytes per second, or None (constant rate factor alone)."""
         self.frames = 0
         try:
             ctx = av.CodecContext.create(_CODEC, "w")
@@ -76,12 +96,18 @@ class H264Encoder:
         ctx.color_trc = _BT601
         ctx.color_range = _LIMITED_RANGE
         ctx.time_base = Fraction(1, _NOMINAL_FPS)
-        ctx.options = {
+        options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "profile": "baseline",
             "crf": str(crf_for_quality(quality)),
         }
+        if max_rate is not None:
+            # FFmpeg's generic options, in bits: rc_max_rate and rc_buffer_size, which
+            # libx264 turns into vbv-maxrate and vbv-bufsize.
+            bits = 8 * max_rate
+            options |= {"maxrate": str(int(bits)), "bufsize": str(int(bits * _VBV_SECONDS))}
+        ctx.options = options
         self._ctx: av.VideoCodecContext | None = ctx
 
     def encode(self, pixels: Frame) -> bytes:
