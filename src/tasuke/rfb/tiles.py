@@ -107,6 +107,15 @@ def tile_mask(rects: list[Rect], width: int, height: int) -> npt.NDArray[np.bool
     return mask
 
 
+def _inside(inner: Rect, outer: Rect) -> bool:
+    return (
+        outer.x <= inner.x
+        and outer.y <= inner.y
+        and inner.x + inner.width <= outer.x + outer.width
+        and inner.y + inner.height <= outer.y + outer.height
+    )
+
+
 def _tiles_any(diff: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Which whole TILE x TILE tiles of ``diff`` (rows contiguous) hold a True."""
     rows, cols = diff.shape[0] // TILE, diff.shape[1] // TILE
@@ -230,12 +239,15 @@ class ClientView:
         return _tiles_any(self._diff)
 
     def _compare_within(self, keys: Keys, damage: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        rects = mask_rects(damage, self.width, self.height)
         if self._diff_written is None:
             self._diff.fill(False)
         else:
             for r in self._diff_written:
-                self._diff[r.y : r.y + r.height, r.x : r.x + r.width] = False
-        rects = mask_rects(damage, self.width, self.height)
+                # What this comparison writes over anyway needs no clearing (a window that
+                # keeps changing is the same rectangle every time).
+                if not any(_inside(r, new) for new in rects):
+                    self._diff[r.y : r.y + r.height, r.x : r.x + r.width] = False
         self._diff_written = rects
         changed = np.zeros((self.rows, self.cols), dtype=np.bool_)
         for r in rects:
