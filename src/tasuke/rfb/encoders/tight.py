@@ -173,12 +173,21 @@ class TightEncoder:
         meanwhile. ``frame`` must not change until this returns."""
         pending: dict[int, Future[bytes]] = {}
         if pixel_format.tight_24:
-            for i, (region, jpeg) in enumerate(planned):
+            big = [
+                i
+                for i, (region, jpeg) in enumerate(planned)
+                if jpeg is not None
+                and region.kind is Kind.PHOTO
+                and region.rect.width * region.rect.height * 2 > JPEG_STRIP_PIXELS
+            ]
+            # This thread compresses one of them itself: a lone JPEG gains nothing from a
+            # hand-over to another thread.
+            for i in big[:-1]:
+                region, level = planned[i]
+                assert level is not None
                 r = region.rect
-                big = r.width * r.height * 2 > JPEG_STRIP_PIXELS
-                if jpeg is not None and region.kind is Kind.PHOTO and big:
-                    pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
-                    pending[i] = _jpeg_pool().submit(jpeg_payload, pixels, jpeg)
+                pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
+                pending[i] = _jpeg_pool().submit(jpeg_payload, pixels, level)
         out = []
         for i, (region, jpeg) in enumerate(planned):
             job = pending.get(i)
