@@ -242,7 +242,8 @@ async def _measure(
         result.updates_s = sum(1 for u in client.updates[n0:] if u.rects) / elapsed
         result.rss_mib = _peak_rss_mib(server_pid)
         os.kill(workload_pid, signal.SIGSTOP)  # freeze the picture, then let the client settle
-        await _wait_quiet(client, 0.8, 6.0)
+        # Longer than the engine's wait before it refines a still photo (1 s).
+        await _wait_quiet(client, 1.5, 8.0)
         with mss.MSS(display=display) as sct:
             shot = sct.grab(sct.monitors[0])
             truth = np.frombuffer(shot.raw, np.uint8).reshape(shot.height, shot.width, 4)
