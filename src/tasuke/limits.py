@@ -97,9 +97,9 @@ RFB_CURSOR_POLL_INTERVAL: Final = 0.1
 """With damage hints and no damage, the pointer shape is asked for at most this often."""
 RFB_EVENT_IDLE_POLL_INTERVAL: Final = 1.0
 """With change events from the screen source (X11 damage), a still screen is polled only
-this often, as a safety net; events wake the engine at once (added by the video helper)."""
+this often, as a safety net; events wake the engine at once."""
 RFB_VIDEO_MIN_TILES: Final = 12
-"""H.264 video mode (added by the video helper): at least this many 64x64 tiles must keep
+"""H.264 video mode: at least this many 64x64 tiles must keep
 changing (about 50 000 pixels) before a region is sent as video."""
 RFB_VIDEO_HOT_AFTER: Final = 0.5
 """A tile that has changed continuously (gaps below RFB_VIDEO_GAP) this long is video."""
@@ -119,7 +119,7 @@ SESSION_COOKIE_TTL: Final = 12 * 60 * 60
 MAX_FORM_BODY: Final = 64 * KIB
 """Largest request body the console accepts (forms and JSON)."""
 
-# --- Server: sign-in, tickets, rate limits (added by the server helper) -----
+# --- Server: sign-in, tickets, rate limits -----
 PASSWORD_MIN_LENGTH: Final = 12
 """Shortest password an operator may choose."""
 MAX_PASSWORD_LENGTH: Final = 1024
@@ -167,7 +167,7 @@ AGENT_RFB_INPUT_BYTES: Final = 4 * MIB
 AGENT_END_GRACE: Final = 0.5
 """Time the agent spends telling the peers goodbye before it closes the connection."""
 
-# --- Server: second factor, trusted browsers, session timeouts (sign-in helper) ----
+# --- Server: second factor, trusted browsers, session timeouts ----
 SESSION_IDLE_TIMEOUT: Final = 30 * 60
 """A sign-in session unused for this long is over (SESSION_COOKIE_TTL is the absolute limit)."""
 SESSION_TOUCH_INTERVAL: Final = 60.0
@@ -216,7 +216,7 @@ AUDIT_PAGE_SIZE: Final = 100
 MAX_NETWORK_NOTE: Final = 200
 """Length of the note an admin keeps with an allowed or blocked network."""
 
-# --- Fixes after the security review (server helper) -----------------------------------------
+# --- Server: hardening -----------------------------------------
 THROTTLED_AUDIT_INTERVAL: Final = 60.0
 """A sign-in attempt turned away by the throttle is written to the audit log
 (``signin.throttled``) at most once per source network per this many seconds, so a flood of
