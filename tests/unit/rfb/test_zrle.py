@@ -140,3 +140,111 @@ def test_a_run_longer_than_a_tile_row_and_255_pixels_is_exact() -> None:
     send(server, decoder, frame, incremental=False)
     assert np.array_equal(decoder.screen, rgb(frame))
     assert decoder.updates[0][0].kind == "rle"
+
+
+FORMATS = [
+    ClientFormat(),
+    ClientFormat(big_endian=True),  # colour in the low bytes, sent most significant first
+    ClientFormat(rshift=24, gshift=16, bshift=8),  # colour in the high three bytes
+    ClientFormat(big_endian=True, rshift=24, gshift=16, bshift=8),
+    ClientFormat(rshift=0, gshift=8, bshift=16),  # noVNC
+    ClientFormat(depth=32),  # no 3-byte CPIXEL
+    ClientFormat(bpp=16, depth=16, rmax=31, gmax=63, bmax=31, rshift=11, gshift=5, bshift=0),
+    ClientFormat(bpp=16, depth=15, big_endian=True, rmax=31, gmax=31, bmax=31, rshift=10, gshift=5),
+    ClientFormat(bpp=8, depth=8, rmax=7, gmax=7, bmax=3, rshift=0, gshift=3, bshift=6),
+]
+
+
+def raw_screen(frame: np.ndarray, fmt: ClientFormat) -> np.ndarray:
+    """What a client in ``fmt`` sees of ``frame`` sent as Raw: the exact picture to match."""
+    height, width = frame.shape[:2]
+    server, decoder = connect(width, height, fmt)
+    server.receive_data(set_encodings(c.ENC_RAW))
+    send(server, decoder, frame, incremental=False)
+    return decoder.screen
+
+
+@st.composite
+def run_pictures(draw: st.DrawFn) -> np.ndarray:
+    """Runs of random lengths (some far over 255 pixels, going on across row ends) of
+    colours from a palette of 1 to 300 entries, at sizes that leave narrow and short tiles
+    at the right and bottom edges."""
+    width, height = draw(st.integers(1, 200)), draw(st.integers(1, 140))
+    colours = draw(st.sampled_from([1, 2, 3, 4, 5, 16, 17, 60, 127, 128, 300]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    palette = rng.integers(0, 256, (colours, 4), dtype=np.uint8)
+    longest = draw(st.sampled_from([1, 3, 40, 300, 5000]))
+    lengths = rng.integers(1, longest + 1, width * height)
+    ends = np.cumsum(lengths)
+    lengths = lengths[: int(np.searchsorted(ends, width * height)) + 1]
+    which = rng.integers(0, colours, len(lengths))
+    frame = palette[np.repeat(which, lengths)[: width * height]].reshape(height, width, 4)
+    if draw(st.booleans()):  # a photographic block next to the runs
+        y, x = rng.integers(0, height), rng.integers(0, width)
+        block = frame[y : y + 70, x : x + 70]
+        block[...] = rng.integers(0, 256, block.shape, dtype=np.uint8)
+    return frame
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame=run_pictures(), fmt=st.sampled_from(FORMATS))
+def test_zrle_runs_and_palettes_are_exact_in_every_format(
+    frame: np.ndarray, fmt: ClientFormat
+) -> None:
+    height, width = frame.shape[:2]
+    server, decoder = connect(width, height, fmt)
+    send(server, decoder, frame, incremental=False)
+    assert all(r.encoding == c.ENC_ZRLE for r in decoder.updates[0])
+    assert np.array_equal(decoder.screen, raw_screen(frame, fmt))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_sub_encoding_is_exact_in_every_format(fmt: ClientFormat) -> None:
+    """Solid, packed at 1, 2 and 4 bits, plain and palette RLE (with runs over 255 pixels)
+    and raw tiles, with a narrow, short tile at the right and bottom edges."""
+    rng = np.random.default_rng(9)
+    width, height = 64 * 7 + 5, 64 + 3
+    frame = np.zeros((height, width, 4), np.uint8)
+    frame[..., 3] = rng.integers(0, 256, (height, width))  # the padding byte is noise
+    palette = rng.integers(0, 256, (100, 3), dtype=np.uint8)
+    for tile, colours in enumerate([1, 2, 4, 16]):  # solid and packed 1, 2, 4 bits
+        x = tile * 64
+        frame[:, x : x + 64, :3] = palette[rng.integers(0, colours, (height, 64))]
+    grey = (np.arange(height * 64) // 20 % 200).astype(np.uint8).reshape(height, 64)
+    frame[:, 256:320, :3] = grey[..., None]  # plain RLE: 200 colours in runs of 20
+    runs = np.repeat(rng.integers(0, 40, height * 64 // 300 + 1), 300)[: height * 64]
+    frame[:, 320:384, :3] = palette[runs].reshape(height, 64, 3)  # palette RLE, long runs
+    frame[:, 384:, :3] = rng.integers(0, 256, (height, width - 384, 3))  # raw
+    server, decoder = connect(width, height, fmt)
+    send(server, decoder, frame, incremental=False)
+    kinds = "+".join(r.kind for r in decoder.updates[0])
+    for kind in ("solid", "packed", "rle", "raw"):
+        assert kind in kinds
+    assert np.array_equal(decoder.screen, raw_screen(frame, fmt))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_small_changes_of_every_kind_are_exact(fmt: ClientFormat) -> None:
+    """A change inside one tile is sent as its bounding box: one tile of an odd size, of
+    each sub-encoding in turn."""
+    rng = np.random.default_rng(4)
+    frame = np.zeros((200, 300, 4), np.uint8)
+    server, decoder = connect(300, 200, fmt)
+    send(server, decoder, frame, incremental=False)
+    palette = rng.integers(0, 256, (60, 4), dtype=np.uint8)
+    changes = {
+        "solid": palette[np.zeros((7, 9), int)],
+        "packed": palette[rng.integers(1, 4, (33, 17))],
+        "rle": palette[np.repeat(rng.integers(1, 50, 8), 300)[:2000].reshape(40, 50)],
+        "raw": rng.integers(0, 256, (13, 21, 4), dtype=np.uint8),
+        "one pixel": palette[[[5]]],
+    }
+    seen = set()
+    for i, (kind, block) in enumerate(changes.items()):
+        frame = frame.copy()
+        h, w = block.shape[:2]
+        frame[70 + i : 70 + i + h, 130 + i : 130 + i + w] = block  # inside one tile
+        send(server, decoder, frame, incremental=True)
+        seen.add("+".join(r.kind for r in decoder.updates[-1]))
+        assert np.array_equal(decoder.screen, raw_screen(frame, fmt)), kind
+    assert {"solid", "packed", "rle", "raw"} <= {k for kinds in seen for k in kinds.split("+")}
