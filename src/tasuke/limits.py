@@ -66,7 +66,8 @@ MAX_SET_ENCODINGS: Final = 256
 MAX_FRAMEBUFFER_DIM: Final = 16384
 """Largest screen width or height accepted from an agent or served over RFB."""
 MAX_MONITORS: Final = 16
-"""Most monitors the agent lists to the console for its selector (channel-0 `info`)."""
+"""Most monitors the agent lists to the console for its selector (channel-0 `info` and
+`monitors`), and the highest monitor number a console `monitor` request may name."""
 RFB_SEND_CHUNK: Final = 256 * KIB
 """RFB bytes are cut into E2E records of at most this size."""
 MAX_RFB_BUFFER: Final = 4 * MIB

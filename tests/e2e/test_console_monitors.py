@@ -1,5 +1,7 @@
-"""A customer with two monitors: the operator's console shows one of them or both."""
+"""A customer with two monitors: the operator's console shows one of them or both, and its
+selector follows monitors plugged in or removed during the session."""
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,16 +27,18 @@ RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 MARK = (640 + 200, 100, 120, 80)
 
 
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
+def _xrandr(display: str, *args: str) -> None:
+    """Run xrandr on ``display``, as the customer plugging monitors in or out would."""
+    env = xauth_free_env(display)
+    subprocess.run(["xrandr", "-d", display, *args], env=env, check=True, timeout=20)
+
+
+@contextlib.contextmanager
+def _two_monitors() -> Iterator[str]:
     """1280x480 cut into two 640x480 RandR monitors: the left red, the right blue."""
     with xvfb(1280, 480) as name:
-        env = xauth_free_env(name)
-        for args in (
-            ["--setmonitor", "left", "640/170x480/127+0+0", "screen"],
-            ["--setmonitor", "right", "640/170x480/127+640+0", "none"],
-        ):
-            subprocess.run(["xrandr", "-d", name, *args], env=env, check=True, timeout=20)
+        _xrandr(name, "--setmonitor", "left", "640/170x480/127+0+0", "screen")
+        _xrandr(name, "--setmonitor", "right", "640/170x480/127+640+0", "none")
         painter = Xlib.display.Display(name)
         root = painter.screen().root
         for (x, y, w, h), (r, g, b) in (
@@ -46,6 +50,13 @@ def display() -> Iterator[str]:
             root.fill_rectangle(gc, x, y, w, h)
         painter.sync()
         painter.close()
+        yield name
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """Two monitors that the tests leave as they are."""
+    with _two_monitors() as name:
         yield name
 
 
@@ -134,6 +145,62 @@ def test_one_monitor_has_no_selector(page: Page, server: RunningServer) -> None:
             )
             expect(page.locator("#customer-facts")).to_contain_text("800 × 600")
             expect(page.locator("#monitor-picker")).to_be_hidden()
+        finally:
+            agent.stop()
+            print(f"--- agent output ---\n{agent.output}")
+
+
+def test_the_selector_follows_monitors_plugged_in_and_removed(
+    page: Page, server: RunningServer
+) -> None:
+    with _two_monitors() as changing:
+        number = open_new_session(page)
+        agent = start_agent(server, number, changing)
+        try:
+            answer_prompt(agent, "v")
+            expect(page.locator("#session")).to_have_attribute(
+                "data-rfb", "connected", timeout=30_000
+            )
+            canvas = ScreenCanvas(page)
+            picker = page.locator("#monitor-select")
+            options = picker.locator("option")
+            expect(options).to_have_count(3, timeout=30_000)
+            picker.select_option("2")
+            _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+
+            # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
+            _xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
+            expect(options).to_have_text(
+                [
+                    "All monitors / すべてのモニター",
+                    "Monitor 1 / モニター 1 (640 × 480)",
+                    "Monitor 2 / モニター 2 (640 × 480)",
+                    "Monitor 3 / モニター 3 (640 × 240)",
+                ],
+                timeout=30_000,
+            )
+            expect(picker).to_have_value("2")
+            _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+
+            # The monitor shown is removed: the agent shows all, and so does the selector.
+            _xrandr(changing, "--delmonitor", "right")
+            expect(options).to_have_text(
+                [
+                    "All monitors / すべてのモニター",
+                    "Monitor 1 / モニター 1 (640 × 480)",
+                    "Monitor 2 / モニター 2 (640 × 240)",
+                ],
+                timeout=30_000,
+            )
+            expect(picker).to_have_value("0")
+            expect(page.locator("#session")).to_have_attribute("data-monitor", "0")
+            _wait_for_picture(canvas, (1280, 480), {(100, 100): RED, (1000, 400): BLUE})
+
+            # The new list is the one the operator chooses from.
+            picker.select_option("2")
+            _wait_for_picture(canvas, (640, 240), {(20, 20): RED, (600, 220): BLUE})
+            assert session_attr(page, "data-scope") == "view"
+            assert session_attr(page, "data-state") != "ended"
         finally:
             agent.stop()
             print(f"--- agent output ---\n{agent.output}")

@@ -6,6 +6,7 @@ import {
   MAX_MONITORS,
   MONITOR_TEXT,
   checkMonitors,
+  checkMonitorsMessage,
   monitorMessage,
   monitorOptions,
 } from "../../src/tasuke/server/static/js/session_monitors.js";
@@ -65,4 +66,49 @@ test("the agent's monitors list is checked; a malformed one ends the session", (
   const info = { type: "info", os: "Linux", hostname: "pc", screen: [3200, 1080] };
   assert.equal(checkAgentControl({ ...info, monitors: TWO }).monitors, TWO);
   assert.throws(() => checkAgentControl({ ...info, monitors: [[0, 0, 0, 0]] }));
+});
+
+test("a monitors message from the agent: the new list and the one shown", () => {
+  const three = [...TWO, [320, 120, 640, 240]];
+  const msg = JSON.parse(JSON.stringify({ type: "monitors", monitors: three, selected: 3 }));
+  const checked = checkMonitorsMessage(msg);
+  assert.deepEqual(checked, { monitors: three, selected: 3 });
+  // Copies: what the selector keeps cannot be changed through the parsed message.
+  msg.monitors[0][2] = 1;
+  assert.equal(checked.monitors[0][2], 1920);
+  assert.deepEqual(monitorOptions(checked.monitors).at(-1), {
+    value: 3,
+    label: "Monitor 3 / モニター 3 (640 × 240)",
+  });
+  assert.deepEqual(checkMonitorsMessage({ type: "monitors", monitors: [], selected: 0 }), {
+    monitors: [],
+    selected: 0,
+  });
+  // The list follows the agent: a choice is checked against the newest one.
+  assert.deepEqual(monitorMessage("3", checked.monitors.length), { type: "monitor", select: 3 });
+});
+
+test("a malformed or hostile monitors message ends the session", () => {
+  const good = { type: "monitors", monitors: TWO, selected: 1 };
+  const bad = [
+    { type: "monitors", monitors: TWO },
+    { type: "monitors", selected: 0 },
+    { ...good, selected: 3 },
+    { ...good, selected: -1 },
+    { ...good, selected: 1.5 },
+    { ...good, selected: "1" },
+    { ...good, selected: true },
+    { ...good, selected: null },
+    { ...good, selected: 1e999 },
+    { ...good, monitors: "<img src=x onerror=alert(1)>" },
+    { ...good, monitors: [["0", 0, 800, 600], [0, 0, 800, 600]] },
+    { ...good, monitors: [[0, 0, 800, 600, 5], [0, 0, 800, 600]] },
+    { ...good, monitors: { length: 2, 0: [0, 0, 1, 1], 1: [0, 0, 1, 1] } },
+    { ...good, monitors: Array(MAX_MONITORS + 1).fill([0, 0, 800, 600]), selected: 0 },
+    { ...good, label: "Monitor 1" },
+    JSON.parse('{"type":"monitors","monitors":[],"selected":0,"__proto__":{"x":1}}'),
+  ];
+  for (const msg of bad) {
+    assert.throws(() => checkMonitorsMessage(msg), /malformed monitors/, JSON.stringify(msg));
+  }
 });

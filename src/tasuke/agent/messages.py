@@ -18,6 +18,7 @@ __all__ = [
     "MonitorRequest",
     "ended_text",
     "monitor_list",
+    "monitors_message",
     "parse_control",
     "parse_server_text",
     "refused_text",
@@ -88,7 +89,7 @@ class MonitorRequest:
 
 
 def monitor_list(monitors: list[tuple[int, int, int, int]]) -> list[list[int]]:
-    """The monitors as the ``info`` message lists them (docs/protocol.md 2.8).
+    """The monitors as ``info`` and ``monitors`` list them (docs/protocol.md 2.8).
 
     Empty (no selector in the console) when there are more than ``limits.MAX_MONITORS``
     or one is outside the sizes the console accepts: the console's indices must be the
@@ -102,17 +103,35 @@ def monitor_list(monitors: list[tuple[int, int, int, int]]) -> list[list[int]]:
     return [list(m) for m in monitors] if ok else []
 
 
-def parse_control(payload: bytes, monitors: int = 0) -> RemoteEnd | MonitorRequest:
+def monitors_message(
+    monitors: list[tuple[int, int, int, int]], selected: int
+) -> dict[str, Any] | None:
+    """The ``monitors`` message: the console's new selector choices and which is shown (2.8).
+
+    The list is checked as :func:`monitor_list` checks it for ``info``; when it is not sent
+    (none, or out of bounds), ``selected`` is 0. None when ``selected`` is not one of the
+    monitors listed: the screen worker was caught between setting the two, and it reports
+    again once it has set both.
+    """
+    listed = monitor_list(monitors)
+    shown = selected if listed else 0
+    if not 0 <= shown <= len(listed):
+        return None
+    return {"type": "monitors", "monitors": listed, "selected": shown}
+
+
+def parse_control(payload: bytes) -> RemoteEnd | MonitorRequest:
     """Parse a channel-0 message from the console (docs/protocol.md 2.8).
 
     The console may send ``end`` and ``monitor``. Whatever its ``by`` says, an end on the
     console's channel is the operator's. ``monitor`` must be exactly
-    ``{"type": "monitor", "select": N}`` with an integer N in 0..``monitors`` (the number
-    of monitors the agent listed in its ``info``).
+    ``{"type": "monitor", "select": N}`` with an integer N in 0..``limits.MAX_MONITORS``.
+    Whether N is one of the monitors is for the session to judge: a console may choose from
+    a list that the agent has replaced in the meantime, which is no reason to end.
 
     Raises:
         ProtocolError: too large, not UTF-8 JSON, no ``type``, a type the console may
-            not send (``consent`` and ``info`` included), or malformed fields.
+            not send (``consent``, ``info`` and ``monitors`` included), or malformed fields.
     """
     message = _load_object(payload, limits.MAX_CONTROL_MESSAGE, "control message")
     kind = message["type"]
@@ -123,7 +142,7 @@ def parse_control(payload: bytes, monitors: int = 0) -> RemoteEnd | MonitorReque
             set(message) != {"type", "select"}
             or not isinstance(index, int)
             or isinstance(index, bool)
-            or not 0 <= index <= monitors
+            or not 0 <= index <= limits.MAX_MONITORS
         ):
             raise ProtocolError("malformed monitor message")
         return MonitorRequest(index)

@@ -41,6 +41,7 @@ from tasuke.agent.messages import (
     MonitorRequest,
     ended_text,
     monitor_list,
+    monitors_message,
     parse_control,
     parse_server_text,
     refused_text,
@@ -92,16 +93,24 @@ class AgentSession:
         self._consent: Consent | None = None
         self._stream: ChannelStream | None = None
         self._rfb_started = False
-        self._monitor = MonitorChoice(0)
+        self._monitor = MonitorChoice(0, on_change=self._monitors_changed)
         """Which monitor the screen engine shows; the console may change it."""
         self._monitors: list[list[int]] = []
-        """The monitors listed to the console in ``info`` (its selector's choices)."""
+        """The monitors the console was last told of, in ``info`` or ``monitors`` (its
+        selector's choices)."""
+        self._shown = 0
+        """The monitor the console's selector shows: what the agent last told it, or what
+        the operator chose since."""
+        self._monitor_news = asyncio.Event()
+        """Set when the screen engine may show or list other monitors than the console knows."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- life cycle ---------------------------------------------------------
 
     async def run(self, hello: dict[str, Any]) -> int:
         """Join with ``hello`` and run the session to its end; return the exit status."""
         self._agent_info = dict(hello["agent"])
+        self._loop = asyncio.get_running_loop()
         try:
             await self._ws.send(json.dumps(hello))
             grant = await self._until_done(self._receive_welcome())
@@ -366,13 +375,43 @@ class AgentSession:
             # Channel-1 bytes before a grant and unknown channels are dropped.
 
     def _on_control(self, payload: bytes) -> None:
-        message = parse_control(payload, len(self._monitors))
+        message = parse_control(payload)
         if isinstance(message, MonitorRequest):
-            # Only what is captured changes, never the consent; before a grant nothing is
-            # captured at all, and the choice applies once the screen engine starts.
-            self._monitor.select(message.index)
+            # The console's selector now shows this; if the engine does not show it in the
+            # end, the monitor report corrects the selector.
+            self._shown = message.index
+            if message.index <= len(self._monitors):
+                # Only what is captured changes, never the consent; before a grant nothing is
+                # captured at all, and the choice applies once the screen engine starts.
+                self._monitor.select(message.index)
+            else:
+                # Chosen from a list the agent has replaced since: nothing to show.
+                self._monitor_news.set()
         else:
             self._on_remote_end(message)
+
+    def _monitors_changed(self) -> None:
+        """The screen engine applied or refused a choice, or the layout changed (its thread)."""
+        loop = self._loop
+        if loop is not None:
+            # A loop already closed means the session is over: nobody is left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._monitor_news.set)
+
+    async def _report_monitors(self) -> None:
+        """Tell the console when the engine's monitors or choice differ from what it shows."""
+        choice = self._monitor
+        while True:
+            await self._monitor_news.wait()
+            self._monitor_news.clear()
+            message = monitors_message(choice.monitors, choice.selected)
+            if message is None or (message["monitors"], message["selected"]) == (
+                self._monitors,
+                self._shown,
+            ):
+                continue
+            self._monitors, self._shown = message["monitors"], message["selected"]
+            await self._send_control(message)
 
     async def _on_handshake_complete(self, sas: str) -> None:
         assert self._grant is not None
@@ -380,7 +419,11 @@ class AgentSession:
         source = self._source
         # Read before the screen engine starts, so no other thread uses the source yet.
         if isinstance(source, Monitors):
-            self._monitors = monitor_list(source.monitors())
+            found = source.monitors()
+            # The engine's list starts as the one the console is told of, so that only a
+            # change is reported.
+            self._monitor.monitors = list(found)
+            self._monitors = monitor_list(found)
         await self._send_control(
             {
                 "type": "info",
@@ -390,6 +433,7 @@ class AgentSession:
                 "monitors": self._monitors,
             }
         )
+        self._spawn(self._report_monitors())
         self._consent = Consent(
             self._deps.clock, control_offered="control" in self._grant.permissions
         )

@@ -220,6 +220,7 @@ class FakeMonitorScreen(FakeScreen):
         self.frame[:, :32] = self.LEFT
         self.frame[:, 32:] = self.RIGHT
         self.area = (0, 0, 64, 48)
+        self.listed: list[tuple[int, int, int, int]] = list(self.MONITORS)
         self.selected: list[int] = []
 
     def size(self) -> tuple[int, int]:
@@ -231,16 +232,22 @@ class FakeMonitorScreen(FakeScreen):
         return self.frame[y : y + h, x : x + w].copy()
 
     def monitors(self) -> list[tuple[int, int, int, int]]:
-        return list(self.MONITORS)
+        return list(self.listed)
 
     def captured_area(self) -> tuple[int, int, int, int]:
         return self.area
 
     def select_monitor(self, index: int) -> None:
-        if not 0 <= index <= len(self.MONITORS):
+        if not 0 <= index <= len(self.listed):
             raise ConfigError(f"no monitor {index}")
         self.selected.append(index)
-        self.area = (0, 0, 64, 48) if index == 0 else self.MONITORS[index - 1]
+        self.area = (0, 0, 64, 48) if index == 0 else self.listed[index - 1]
+
+    def replug(self, monitors: list[tuple[int, int, int, int]]) -> None:
+        """Monitors plugged in or removed: the one shown stays shown, else all are (as X11)."""
+        self.listed = list(monitors)
+        if self.area not in self.listed:
+            self.area = (0, 0, 64, 48)
 
 
 class FakeInput:

@@ -3,8 +3,8 @@
 // Two planes share one WebSocket to the server (docs/protocol.md):
 //   text frames   control plane with the server (waiting, peer_joined, consent, session_ended)
 //   binary frames E2E records with the customer's agent, which the server cannot read.
-// Channel 0 of the E2E tunnel carries JSON (info, consent, end); channel 1 carries the RFB
-// byte stream, which is handed to noVNC through a WebSocket-like TunnelChannel.
+// Channel 0 of the E2E tunnel carries JSON (info, consent, monitors, monitor, end); channel 1
+// carries the RFB byte stream, which is handed to noVNC through a WebSocket-like TunnelChannel.
 
 import RFB from "../vendor/novnc/core/rfb.js";
 import { E2ESession } from "./e2e.js";
@@ -25,7 +25,7 @@ import {
   parseExpiry,
   parseMessage,
 } from "./session_text.js";
-import { monitorMessage, monitorOptions } from "./session_monitors.js";
+import { checkMonitorsMessage, monitorMessage, monitorOptions } from "./session_monitors.js";
 import { SerialQueue, TunnelChannel } from "./tunnel.js";
 import { SessionView } from "./session_view.js";
 
@@ -194,9 +194,15 @@ class ConsoleSession {
         this.agentInfo = msg;
         this.view.showCustomer(msg, this.address);
         // checkAgentControl has checked the list; the selector offers only these.
-        this.monitors = msg.monitors ?? [];
-        this.view.showMonitors(monitorOptions(this.monitors));
+        this._showMonitors(msg.monitors ?? [], 0);
         break;
+      case "monitors": {
+        // The customer's monitors changed, or the agent shows another than the operator
+        // chose: the selector follows what the agent shows.
+        const { monitors, selected } = checkMonitorsMessage(msg);
+        this._showMonitors(monitors, selected);
+        break;
+      }
       case "consent": {
         const shown = this.consent.fromChannel(msg.state, msg.scope);
         this.view.showConsent(shown.state, shown.scope, shown.text);
@@ -215,6 +221,14 @@ class ConsoleSession {
         // Protocol 2.8: an unknown type on channel 0 ends the session (via _fail).
         throw new Error(`unknown channel-0 message type ${JSON.stringify(msg.type).slice(0, 40)}`);
     }
+  }
+
+  _showMonitors(monitors, selected) {
+    this.monitors = monitors;
+    this.view.showMonitors(monitorOptions(monitors));
+    // Without a selector (one monitor or none) there is no option to pick.
+    if (monitors.length >= 2) this.view.monitorSelect.value = String(selected);
+    this.view.markMonitor(selected);
   }
 
   _ensureRfb() {

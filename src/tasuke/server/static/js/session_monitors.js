@@ -30,6 +30,24 @@ export function checkMonitors(value) {
   return value.map((m) => [...m]);
 }
 
+/**
+ * The agent's `monitors` message: exactly `type`, `monitors` (as in info) and `selected`, an
+ * integer 0..monitors.length (0: all). Returns {monitors, selected}, copies of numbers only.
+ * Throws on anything malformed (the session then ends, as for a malformed info).
+ */
+export function checkMonitorsMessage(msg) {
+  const fields = Object.keys(msg).sort();
+  if (fields.length !== 3 || fields.join(",") !== "monitors,selected,type") {
+    throw new Error("malformed monitors message");
+  }
+  const monitors = checkMonitors(msg.monitors);
+  const { selected } = msg;
+  if (!Number.isInteger(selected) || selected < 0 || selected > monitors.length) {
+    throw new Error("malformed monitors message");
+  }
+  return { monitors, selected };
+}
+
 /** A monitor's label: "Monitor 2 / モニター 2 (1920 × 1080)". */
 export function monitorLabel(index, monitor) {
   return `Monitor ${index} / モニター ${index} (${monitor[2]} × ${monitor[3]})`;
