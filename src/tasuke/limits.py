@@ -83,14 +83,11 @@ RFB_IDLE_POLL_INTERVAL: Final = 0.1
 """Poll interval once the screen has been still for RFB_IDLE_AFTER; input ends it at once."""
 RFB_IDLE_AFTER: Final = 0.25
 """Seconds without change after which the screen is polled at RFB_IDLE_POLL_INTERVAL."""
-RFB_LOSSLESS_REFRESH_AFTER: Final = 0.3
-"""A tile sent as JPEG and unchanged for this many seconds is sent again exactly (palette)
-when it has at most 256 colours, as antialiased text does: text is sharp soon after it
-stops moving."""
-RFB_PHOTO_REFRESH_AFTER: Final = 1.0
-"""A tile with more colours (a true photograph) is refined as JPEG at the highest quality
-level only after this many seconds still: sooner, a picture replaced within the second (a
-slideshow, page flipping) would be sent twice."""
+RFB_LOSSLESS_REFRESH_AFTER: Final = 1.0
+"""A tile sent as JPEG (a photograph: more than 256 colours) and unchanged for this many seconds
+is sent again as JPEG at the highest quality level without chroma subsampling (or exactly, if
+it now fits a palette). Sooner, a picture replaced within the second (a slideshow, page
+flipping) would be sent twice."""
 RFB_FENCES_IN_FLIGHT: Final = 2
 """Continuous updates sent ahead of the viewer's Fence answers; past this the server waits,
 so a slow viewer gets the newest screen instead of a backlog."""

@@ -12,11 +12,12 @@ is tens of rectangles, not hundreds, and a photograph is one JPEG:
 - PHOTO: many colours (JPEG or the copy filter in Tight).
 
 Encoders then turn each :class:`Region` into bytes; :func:`palette_indices` maps pixels to
-palette indices with a collision-free multiplicative hash (three passes, no sorting).
+palette indices with one lookup per pixel in a table of all colour keys (no sorting).
 """
 
 import enum
 import itertools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,7 @@ class Region:
 
 
 _NO_COLOURS: Keys = np.zeros(0, dtype=np.uint32)
-# Odd 32-bit constants (golden ratio and friends); one of them nearly always hashes a small
-# palette without collisions, and searchsorted remains as the exact fallback.
-_MULTIPLIERS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1)
+_tables = threading.local()
 _FILL_CODE, _PALETTE_CODE, _PHOTO_CODE = 0, 1, 2
 _KINDS = (Kind.FILL, Kind.PALETTE, Kind.PHOTO)
 _MAX_MERGED_PIXELS = MAX_SPAN_WIDTH * 256
@@ -245,20 +244,15 @@ def _merge_down(runs: list[_Run], region: Rect, palette_max: int) -> list[_Run]:
 
 
 def palette_indices(keys: Keys, colours: Keys) -> npt.NDArray[np.uint8]:
-    """Each key's index in ``colours`` (sorted, at most 256, and containing every key)."""
-    count = len(colours)
-    for bits in (8, 10, 12):
-        if count > (1 << bits) // 2:
-            continue
-        shift = np.uint32(32 - bits)
-        for multiplier in _MULTIPLIERS:
-            m = np.uint32(multiplier)
-            slots = (colours * m) >> shift
-            if len(np.unique(slots)) == count:
-                table = np.zeros(1 << bits, dtype=np.uint8)
-                table[slots] = np.arange(count, dtype=np.uint8)
-                hashed = keys * m
-                hashed >>= shift
-                result: npt.NDArray[np.uint8] = table[hashed]
-                return result
-    return np.searchsorted(colours, keys).astype(np.uint8)
+    """Each key's index in ``colours`` (at most 256, containing every key).
+
+    One lookup in a table of all 2**24 colour keys per thread (16 MiB of address space, of
+    which only the pages of the colours in use are ever touched): entries of colours from
+    earlier calls stay behind but are never read, since every key is in ``colours``.
+    """
+    table = getattr(_tables, "table", None)
+    if table is None:
+        table = _tables.table = np.zeros(1 << 24, dtype=np.uint8)
+    table[colours] = np.arange(len(colours), dtype=np.uint8)
+    result: npt.NDArray[np.uint8] = np.take(table, keys)
+    return result

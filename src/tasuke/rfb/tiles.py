@@ -173,12 +173,6 @@ class ClientView:
         ready: npt.NDArray[np.bool_] = (waited >= after) & ~dirty
         return ready
 
-    def still_since(self, rect: Rect, now: float) -> float:
-        """Seconds since the lossy tiles under ``rect`` were last sent or changed (the least)."""
-        r1, c1 = -(-(rect.y + rect.height) // TILE), -(-(rect.x + rect.width) // TILE)
-        at = self._lossy_at[rect.y // TILE : r1, rect.x // TILE : c1]
-        return now - float(np.nanmax(at)) if not np.isnan(at).all() else float("inf")
-
     def note_quality(self, rect: Rect, *, lossy: bool) -> None:
         """Record that ``rect`` was sent lossily (at the time given to :meth:`age_lossy`), or
         exactly (then the tiles it covers whole are exact)."""

@@ -22,7 +22,6 @@ from tasuke.rfb.encoders.cursor import encode_cursor
 from tasuke.rfb.encoders.raw import encode_raw
 from tasuke.rfb.encoders.tight import (
     PALETTE_MAX,
-    PALETTE_MAX_LOSSY,
     REFINED_JPEG_LEVEL,
     TightEncoder,
     split_photos,
@@ -130,13 +129,12 @@ class Picture:
             exact_tiles = view.region_mask(video.exact) & area
             dirty &= ~exact_tiles
         lossy = job.jpeg is not None and job.pixel_format.tight_24
-        limit = PALETTE_MAX_LOSSY if lossy else PALETTE_MAX
         if int(np.count_nonzero(dirty)) <= _SMALL_UPDATE_TILES:
             # Few tiles: send only the changed pixels' bounding box of each.
             boxes = [b.intersect(job.region) for b in view.changed_boxes(dirty)]
-            regions = [classify(keys, b, limit) for b in boxes if b is not None]
+            regions = [classify(keys, b, PALETTE_MAX) for b in boxes if b is not None]
         elif job.encoding == c.ENC_TIGHT:
-            regions = plan_regions(keys, view, dirty, job.region, limit)
+            regions = plan_regions(keys, view, dirty, job.region, PALETTE_MAX)
             if job.full is None:
                 # Only what changed inside each merged rectangle is sent.
                 regions = [dataclasses.replace(r, rect=view.crop(r.rect)) for r in regions]
@@ -144,18 +142,13 @@ class Picture:
             regions = raw_regions(view, dirty, job.region)
         refresh: list[Region] = []
         if job.encoding == c.ENC_TIGHT:
-            # Tiles sent as JPEG that have been still for a while are sent again exactly:
-            # soon where a palette fits (text, cheap), later for true photos (costly, and
-            # often replaced before that: a slideshow).
+            # Photographs sent as JPEG that have been still for a while are sent again at the
+            # best quality (not sooner: a picture replaced within the second, a slideshow,
+            # would cost twice).
             ready = view.age_lossy(dirty, now, limits.RFB_LOSSLESS_REFRESH_AFTER)
             ready &= view.region_mask(job.region)
             if ready.any():
-                refresh = [
-                    r
-                    for r in plan_regions(keys, view, ready, job.region, PALETTE_MAX)
-                    if r.kind is not Kind.PHOTO
-                    or view.still_since(r.rect, now) >= limits.RFB_PHOTO_REFRESH_AFTER
-                ]
+                refresh = plan_regions(keys, view, ready, job.region, PALETTE_MAX)
         exact: list[Region] = []
         if exact_tiles is not None and job.encoding == c.ENC_TIGHT:
             exact = plan_regions(keys, view, exact_tiles, job.region, PALETTE_MAX)

@@ -162,12 +162,13 @@ ENCODINGS = (c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 6, c.ENC_FENCE, c.ENC_CONTINU
 
 
 def _photo(rng: np.random.Generator) -> np.ndarray:
-    """A changing photographic screen: smooth shading and noise (JPEG tiles)."""
+    """A changing photographic screen: smooth shading and noise in each channel (thousands of
+    colours a tile: JPEG tiles)."""
     yy, xx = np.mgrid[0:H, 0:W]
     frame = np.zeros((H, W, 4), np.uint8)
     base = (xx + yy + int(rng.integers(0, 255))) % 256
-    noise = rng.integers(0, 40, (H, W))
     for channel in range(3):
+        noise = rng.integers(0, 40, (H, W))
         frame[..., channel] = (base + noise + 60 * channel) % 256
     return frame
 

@@ -11,9 +11,8 @@ RFC 6143 itself. Each rectangle starts with a compression-control byte:
   matching inflate streams, so each stream id must always carry the same deflate stream).
 
 Regions come classified from :mod:`tasuke.rfb.plan`: FILL -> fill; PALETTE (up to
-:data:`PALETTE_MAX_LOSSY` colours, or :data:`PALETTE_MAX` when the client did not ask for JPEG)
--> palette; PHOTO -> JPEG when the client sent a quality level, else the copy filter. Lossless
-paths are exact.
+:data:`PALETTE_MAX` colours) -> palette; PHOTO -> JPEG when the client sent a quality level,
+else the copy filter. Lossless paths are exact.
 """
 
 import dataclasses
@@ -36,7 +35,6 @@ __all__ = [
     "DEFAULT_ZLIB_LEVEL",
     "JPEG_QUALITY",
     "PALETTE_MAX",
-    "PALETTE_MAX_LOSSY",
     "REFINED_JPEG_LEVEL",
     "TightEncoder",
     "compact_length",
@@ -47,9 +45,10 @@ __all__ = [
 MIN_TO_COMPRESS = 12
 """Fixed by the Tight format: shorter data is sent without zlib and without a length."""
 PALETTE_MAX = 256
-"""A palette index is one byte."""
-PALETTE_MAX_LOSSY = 64
-"""With JPEG allowed, tiles with more colours than this count as photographic."""
+"""A palette index is one byte. Tiles with up to this many colours (text, antialiased text,
+user interface, gradients) are sent exactly even when JPEG is allowed: palette + zlib is then
+about as small as JPEG or smaller, and needs no sharper copy later. Only photographs (more
+colours) are JPEG."""
 DEFAULT_ZLIB_LEVEL = 1
 """zlib level when the client sends no compression-level pseudo-encoding: speed first."""
 JPEG_QUALITY = (15, 25, 35, 45, 55, 65, 75, 82, 90, 95)
