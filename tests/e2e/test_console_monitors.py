@@ -60,6 +60,20 @@ def display() -> Iterator[str]:
         yield name
 
 
+@contextlib.contextmanager
+def _viewing(page: Page, server: RunningServer, display: str) -> Iterator[None]:
+    """A session of ``display`` that the customer allowed to view, connected in the console."""
+    number = open_new_session(page)
+    agent = start_agent(server, number, display)
+    try:
+        answer_prompt(agent, "v")
+        expect(page.locator("#session")).to_have_attribute("data-rfb", "connected", timeout=30_000)
+        yield
+    finally:
+        agent.stop()
+        print(f"--- agent output ---\n{agent.output}")
+
+
 def _wait_for_picture(
     canvas: ScreenCanvas,
     size: tuple[int, int],
@@ -93,11 +107,7 @@ def _wait_for_picture(
 def test_the_operator_switches_between_one_monitor_and_all(
     page: Page, server: RunningServer, display: str
 ) -> None:
-    number = open_new_session(page)
-    agent = start_agent(server, number, display)
-    try:
-        answer_prompt(agent, "v")
-        expect(page.locator("#session")).to_have_attribute("data-rfb", "connected", timeout=30_000)
+    with _viewing(page, server, display):
         canvas = ScreenCanvas(page)
         mx, my = MARK[0] + 10, MARK[1] + 10
         both = {(100, 100): RED, (1000, 400): BLUE, (mx, my): GREEN}
@@ -129,78 +139,55 @@ def test_the_operator_switches_between_one_monitor_and_all(
         # Choosing what to see is no consent: the customer still allowed view only.
         assert session_attr(page, "data-scope") == "view"
         assert session_attr(page, "data-state") != "ended"
-    finally:
-        agent.stop()
-        print(f"--- agent output ---\n{agent.output}")
 
 
 def test_one_monitor_has_no_selector(page: Page, server: RunningServer) -> None:
-    with xvfb(800, 600) as single:
-        number = open_new_session(page)
-        agent = start_agent(server, number, single)
-        try:
-            answer_prompt(agent, "v")
-            expect(page.locator("#session")).to_have_attribute(
-                "data-rfb", "connected", timeout=30_000
-            )
-            expect(page.locator("#customer-facts")).to_contain_text("800 × 600")
-            expect(page.locator("#monitor-picker")).to_be_hidden()
-        finally:
-            agent.stop()
-            print(f"--- agent output ---\n{agent.output}")
+    with xvfb(800, 600) as single, _viewing(page, server, single):
+        expect(page.locator("#customer-facts")).to_contain_text("800 × 600")
+        expect(page.locator("#monitor-picker")).to_be_hidden()
 
 
 def test_the_selector_follows_monitors_plugged_in_and_removed(
     page: Page, server: RunningServer
 ) -> None:
-    with _two_monitors() as changing:
-        number = open_new_session(page)
-        agent = start_agent(server, number, changing)
-        try:
-            answer_prompt(agent, "v")
-            expect(page.locator("#session")).to_have_attribute(
-                "data-rfb", "connected", timeout=30_000
-            )
-            canvas = ScreenCanvas(page)
-            picker = page.locator("#monitor-select")
-            options = picker.locator("option")
-            expect(options).to_have_count(3, timeout=30_000)
-            picker.select_option("2")
-            _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+    with _two_monitors() as changing, _viewing(page, server, changing):
+        canvas = ScreenCanvas(page)
+        picker = page.locator("#monitor-select")
+        options = picker.locator("option")
+        expect(options).to_have_count(3, timeout=30_000)
+        picker.select_option("2")
+        _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
 
-            # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
-            _xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
-            expect(options).to_have_text(
-                [
-                    "All monitors / すべてのモニター",
-                    "Monitor 1 / モニター 1 (640 × 480)",
-                    "Monitor 2 / モニター 2 (640 × 480)",
-                    "Monitor 3 / モニター 3 (640 × 240)",
-                ],
-                timeout=30_000,
-            )
-            expect(picker).to_have_value("2")
-            _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+        # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
+        _xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
+        expect(options).to_have_text(
+            [
+                "All monitors / すべてのモニター",
+                "Monitor 1 / モニター 1 (640 × 480)",
+                "Monitor 2 / モニター 2 (640 × 480)",
+                "Monitor 3 / モニター 3 (640 × 240)",
+            ],
+            timeout=30_000,
+        )
+        expect(picker).to_have_value("2")
+        _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
 
-            # The monitor shown is removed: the agent shows all, and so does the selector.
-            _xrandr(changing, "--delmonitor", "right")
-            expect(options).to_have_text(
-                [
-                    "All monitors / すべてのモニター",
-                    "Monitor 1 / モニター 1 (640 × 480)",
-                    "Monitor 2 / モニター 2 (640 × 240)",
-                ],
-                timeout=30_000,
-            )
-            expect(picker).to_have_value("0")
-            expect(page.locator("#session")).to_have_attribute("data-monitor", "0")
-            _wait_for_picture(canvas, (1280, 480), {(100, 100): RED, (1000, 400): BLUE})
+        # The monitor shown is removed: the agent shows all, and so does the selector.
+        _xrandr(changing, "--delmonitor", "right")
+        expect(options).to_have_text(
+            [
+                "All monitors / すべてのモニター",
+                "Monitor 1 / モニター 1 (640 × 480)",
+                "Monitor 2 / モニター 2 (640 × 240)",
+            ],
+            timeout=30_000,
+        )
+        expect(picker).to_have_value("0")
+        expect(page.locator("#session")).to_have_attribute("data-monitor", "0")
+        _wait_for_picture(canvas, (1280, 480), {(100, 100): RED, (1000, 400): BLUE})
 
-            # The new list is the one the operator chooses from.
-            picker.select_option("2")
-            _wait_for_picture(canvas, (640, 240), {(20, 20): RED, (600, 220): BLUE})
-            assert session_attr(page, "data-scope") == "view"
-            assert session_attr(page, "data-state") != "ended"
-        finally:
-            agent.stop()
-            print(f"--- agent output ---\n{agent.output}")
+        # The new list is the one the operator chooses from.
+        picker.select_option("2")
+        _wait_for_picture(canvas, (640, 240), {(20, 20): RED, (600, 220): BLUE})
+        assert session_attr(page, "data-scope") == "view"
+        assert session_attr(page, "data-state") != "ended"

@@ -10,8 +10,7 @@ from tasuke import limits
 from tasuke.agent import consent as c
 from tasuke.agent.messages import monitors_message
 from tests.unit.agent.fakes import Agent, FakeMonitorScreen, FakeServer, joined
-from tests.unit.agent.test_monitors import DESKTOP_SIZE, RAW, _raw_update_of, _select
-from tests.unit.agent.test_session import rfb_handshake
+from tests.unit.agent.test_monitors import DESKTOP_SIZE, _select, viewing_all
 
 LEFT, RIGHT = FakeMonitorScreen.MONITORS
 SMALL = (16, 0, 32, 24)
@@ -59,19 +58,6 @@ def _news(agent: Agent) -> list[dict[str, Any]]:
     return [m for m in agent.leg.control if m["type"] == "monitors"]
 
 
-async def _viewing_all(server: FakeServer) -> tuple[Agent, FakeMonitorScreen]:
-    """A session allowed to view both monitors, with the viewer's first update received."""
-    screen = FakeMonitorScreen()
-    agent = await joined(server, screen=screen)
-    agent.ui.answer(c.AllowView())
-    await agent.leg.pump(lambda: agent.leg.rfb.startswith(b"RFB 003.008\n"))
-    await rfb_handshake(agent.leg)
-    await agent.leg.console_send(1, struct.pack(">BxHii", 2, 2, RAW, DESKTOP_SIZE))
-    await agent.leg.console_send(1, struct.pack(">BBHHHH", 3, 0, 0, 0, 64, 48))
-    await agent.leg.pump(lambda: _raw_update_of(agent.leg, 64, 48) is not None)
-    return agent, screen
-
-
 async def _show(agent: Agent, index: int, width: int, height: int = 48) -> None:
     """The operator chooses monitor ``index``; wait until the viewer is told its size."""
     start = len(agent.leg.rfb)
@@ -93,7 +79,7 @@ async def _end(agent: Agent) -> None:
 
 
 async def test_a_monitor_plugged_in_is_listed_and_the_one_shown_kept(server: FakeServer) -> None:
-    agent, screen = await _viewing_all(server)
+    agent, screen = await viewing_all(server)
     await _show(agent, 2, 32)
     screen.replug([LEFT, RIGHT, SMALL])
     await _next_capture(agent)
@@ -116,7 +102,7 @@ async def test_a_monitor_plugged_in_is_listed_and_the_one_shown_kept(server: Fak
 async def test_when_the_monitor_shown_is_removed_the_console_shows_all(
     server: FakeServer,
 ) -> None:
-    agent, screen = await _viewing_all(server)
+    agent, screen = await viewing_all(server)
     await _show(agent, 2, 32)
     screen.replug([LEFT, SMALL])
     await _next_capture(agent)
@@ -131,7 +117,7 @@ async def test_when_the_monitor_shown_is_removed_the_console_shows_all(
 
 
 async def test_a_choice_the_screen_engine_refuses_is_corrected(server: FakeServer) -> None:
-    agent, screen = await _viewing_all(server)
+    agent, screen = await viewing_all(server)
     # Unplugged before the engine captured again: the console still offers monitor 2.
     screen.replug([LEFT])
     await agent.leg.console_send(0, _select(2))

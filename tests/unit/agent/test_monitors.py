@@ -9,7 +9,7 @@ from tasuke import limits
 from tasuke.agent import consent as c
 from tasuke.agent.messages import MonitorRequest, monitor_list, parse_control
 from tasuke.errors import ProtocolError
-from tests.unit.agent.fakes import FakeMonitorScreen, FakeServer, Leg, joined
+from tests.unit.agent.fakes import Agent, FakeMonitorScreen, FakeServer, Leg, joined
 from tests.unit.agent.test_session import rfb_handshake
 
 RAW, DESKTOP_SIZE = 0, -223
@@ -62,19 +62,25 @@ def _raw_update_of(leg: Leg, width: int, height: int) -> bytes | None:
     return bytes(leg.rfb[at + 12 : at + 12 + width * height * 4])
 
 
-async def test_the_console_selecting_a_monitor_changes_what_is_captured(
-    server: FakeServer,
-) -> None:
+async def viewing_all(server: FakeServer) -> tuple[Agent, FakeMonitorScreen]:
+    """A session allowed to view both monitors, with the viewer's first update received."""
     screen = FakeMonitorScreen()
     agent = await joined(server, screen=screen)
-    info = next(m for m in agent.leg.control if m["type"] == "info")
-    assert info["monitors"] == [[0, 0, 32, 48], [32, 0, 32, 48]]
     agent.ui.answer(c.AllowView())
     await agent.leg.pump(lambda: agent.leg.rfb.startswith(b"RFB 003.008\n"))
     await rfb_handshake(agent.leg)
     await agent.leg.console_send(1, struct.pack(">BxHii", 2, 2, RAW, DESKTOP_SIZE))
     await agent.leg.console_send(1, struct.pack(">BBHHHH", 3, 0, 0, 0, 64, 48))
     await agent.leg.pump(lambda: _raw_update_of(agent.leg, 64, 48) is not None)
+    return agent, screen
+
+
+async def test_the_console_selecting_a_monitor_changes_what_is_captured(
+    server: FakeServer,
+) -> None:
+    agent, screen = await viewing_all(server)
+    info = next(m for m in agent.leg.control if m["type"] == "info")
+    assert info["monitors"] == [[0, 0, 32, 48], [32, 0, 32, 48]]
 
     await agent.leg.console_send(0, _select(2))
     await agent.leg.console_send(1, struct.pack(">BBHHHH", 3, 1, 0, 0, 64, 48))

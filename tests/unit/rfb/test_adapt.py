@@ -2,12 +2,15 @@
 
 import heapq
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tasuke import limits
 from tasuke.rfb import constants as c
 from tasuke.rfb.adapt import MAX_FRAME_INTERVAL, MIN_QUALITY, Adaptation, LinkEstimate
+from tasuke.rfb.job import UpdateJob
 from tasuke.rfb.server import RFBServer
 from tests.unit.rfb.decoder import Decoder
 from tests.unit.rfb.fakes import client_init, continuous, fence, request, set_encodings
@@ -173,23 +176,31 @@ def _photo(rng: np.random.Generator) -> np.ndarray:
     return frame
 
 
-def _session(link: SlowLink, seconds: float) -> tuple[int, int, int | None]:
-    """A viewer behind ``link`` watching a busy screen for ``seconds`` of simulated time.
+def _viewer_behind(
+    link: SlowLink,
+    seconds: float,
+    width: int,
+    height: int,
+    encodings: tuple[int, ...],
+    frame_for: Callable[[UpdateJob], np.ndarray],
+) -> list[tuple[float, bytes, list[Any]]]:
+    """A viewer behind ``link`` for ``seconds`` of simulated time, polled at the engine's
+    frame interval; ``frame_for(job)`` is the screen for each update.
 
-    Returns (updates received, bytes received, the JPEG level the last update used).
+    Returns (when, bytes, decoded rectangles) of each update sent.
     """
     clock = Clock()
-    server = RFBServer(W, H, name="adapt", clock=clock)
+    server = RFBServer(width, height, name="adapt", clock=clock)
     decoder = Decoder()
     server.receive_data(client_init())
     decoder.handshake(server.data_to_send())
-    server.receive_data(set_encodings(*ENCODINGS))
-    server.receive_data(request(0, 0, W, H, incremental=False) + continuous(0, 0, W, H))
+    server.receive_data(set_encodings(*encodings))
+    server.receive_data(
+        request(0, 0, width, height, incremental=False) + continuous(0, 0, width, height)
+    )
     server.data_to_send()  # EndOfContinuousUpdates and the hello fence
-    rng = np.random.default_rng(7)
     answers: list[tuple[float, int, bytes]] = []
-    updates = received = 0
-    level: int | None = None
+    sent: list[tuple[float, bytes, list[Any]]] = []
     next_poll = 0.0
     while clock.now < seconds:
         while answers and answers[0][0] <= clock.now:
@@ -200,17 +211,32 @@ def _session(link: SlowLink, seconds: float) -> tuple[int, int, int | None]:
             if server.update_requested:
                 job = server.begin_update()
                 assert job is not None
-                level = job.jpeg
-                server.finish_update(job, server.encode_update(job, _photo(rng), None))
+                server.finish_update(job, server.encode_update(job, frame_for(job), None))
                 data = server.data_to_send()
-                updates, received = updates + 1, received + len(data)
-                before = len(decoder.fences)
+                seen, before = len(decoder.updates), len(decoder.fences)
                 decoder.feed(data)
+                sent.append((clock.now, data, [r for u in decoder.updates[seen:] for r in u]))
                 when = link.answer_time(clock.now, len(data))
                 for flags, payload in decoder.fences[before:]:
                     heapq.heappush(answers, (when, flags & 7, payload))
         clock.now = min([next_poll, *(a[0] for a in answers)])
-    return updates, received, level
+    return sent
+
+
+def _session(link: SlowLink, seconds: float) -> tuple[int, int, int | None]:
+    """A viewer behind ``link`` watching a busy screen for ``seconds`` of simulated time.
+
+    Returns (updates received, bytes received, the JPEG level the last update used).
+    """
+    rng = np.random.default_rng(7)
+    levels: list[int | None] = []
+
+    def frame_for(job: UpdateJob) -> np.ndarray:
+        levels.append(job.jpeg)
+        return _photo(rng)
+
+    sent = _viewer_behind(link, seconds, W, H, ENCODINGS, frame_for)
+    return len(sent), sum(len(data) for _, data, _ in sent), levels[-1] if levels else None
 
 
 def test_a_throttled_viewer_gets_lower_quality_and_fewer_bytes() -> None:
@@ -272,47 +298,21 @@ def test_an_h264_viewer_behind_a_slow_link_gets_a_stream_capped_to_it() -> None:
     vw, vh = VIDEO[2], VIDEO[3]
     width, height = video_desktop().shape[1], video_desktop().shape[0]
     rate = 40_000
-    link = SlowLink(rate=rate, rtt=0.04)
-    clock = Clock()
-    server = RFBServer(width, height, name="adapt", clock=clock)
-    decoder = Decoder()
-    server.receive_data(client_init())
-    decoder.handshake(server.data_to_send())
-    server.receive_data(
-        set_encodings(c.ENC_TIGHT, JPEG_Q6, c.ENC_H264, c.ENC_FENCE, c.ENC_CONTINUOUS_UPDATES)
-    )
-    server.receive_data(
-        request(0, 0, width, height, incremental=False) + continuous(0, 0, width, height)
-    )
-    server.data_to_send()
-    answers: list[tuple[float, int, bytes]] = []
     caps: list[float | None] = []
-    sent: list[tuple[float, int, bool]] = []  # (when, bytes, with H.264) of each update
-    next_poll, frame = 0.0, 0
     screen = video_desktop()
     x, y = VIDEO[0], VIDEO[1]
-    while clock.now < 20:
-        while answers and answers[0][0] <= clock.now:
-            _, flags, payload = heapq.heappop(answers)
-            server.receive_data(fence(flags, payload))
-        if clock.now >= next_poll:
-            next_poll = clock.now + server.adapt.frame_interval
-            if server.update_requested:
-                job = server.begin_update()
-                assert job is not None
-                caps.append(job.video_rate)
-                frame += 1
-                screen[y : y + vh, x : x + vw] = busy_frame(frame)
-                server.finish_update(job, server.encode_update(job, screen, None))
-                data = server.data_to_send()
-                seen, before = len(decoder.updates), len(decoder.fences)
-                decoder.feed(data)
-                video = any(r.encoding == c.ENC_H264 for u in decoder.updates[seen:] for r in u)
-                sent.append((clock.now, len(data), video))
-                when = link.answer_time(clock.now, len(data))
-                for flags, payload in decoder.fences[before:]:
-                    heapq.heappush(answers, (when, flags & 7, payload))
-        clock.now = min([next_poll, *(a[0] for a in answers)])
+
+    def frame_for(job: UpdateJob) -> np.ndarray:
+        caps.append(job.video_rate)
+        screen[y : y + vh, x : x + vw] = busy_frame(len(caps))
+        return screen
+
+    encodings = (c.ENC_TIGHT, JPEG_Q6, c.ENC_H264, c.ENC_FENCE, c.ENC_CONTINUOUS_UPDATES)
+    updates = _viewer_behind(SlowLink(rate=rate, rtt=0.04), 20, width, height, encodings, frame_for)
+    # (when, bytes, with H.264) of each update
+    sent = [
+        (t, len(data), any(r.encoding == c.ENC_H264 for r in rects)) for t, data, rects in updates
+    ]
     assert caps[0] is None
     capped = [cap for cap in caps if cap is not None]
     assert capped, "the congested link never capped the H.264 rate"
