@@ -51,6 +51,14 @@ def ask_window_to_close(display: str, window: str) -> None:
         target = conn.create_resource_object("window", int(window))
         protocols = conn.intern_atom("WM_PROTOCOLS")
         delete = conn.intern_atom("WM_DELETE_WINDOW")
+
+        def offers_delete() -> bool:
+            prop = target.get_full_property(protocols, X.AnyPropertyType)
+            return prop is not None and delete in prop.value
+
+        # A window manager sends it only once the window says it takes it (ICCCM 4.2.8.1);
+        # the title can be there a moment before the protocols under load.
+        wait_until(offers_delete, what="WM_PROTOCOLS with WM_DELETE_WINDOW")
         message = xevent.ClientMessage(
             window=target, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
         )
