@@ -251,6 +251,10 @@ class X11Screen:
             )
         self._show(index)
 
+    def selected_monitor(self) -> int:
+        """The monitor captured (1..), or 0 for the whole desktop, after any layout change."""
+        return self._index
+
     def _show(self, index: int) -> None:
         monitors = self._mss.monitors
         self._index = index

@@ -197,7 +197,12 @@ class Capture:
             if choice is not None:
                 before = (choice.monitors, choice.selected)
                 choice.monitors = monitors
-                choice.selected = _shown(monitors, (x, y, w, h), choice.selected)
+                # The source's own number when it says it (a single monitor is as large as
+                # the whole desktop: the box alone cannot tell 1 from 0).
+                told = getattr(self._monitors, "selected_monitor", None)
+                choice.selected = (
+                    int(told()) if told else _shown(monitors, (x, y, w, h), choice.selected)
+                )
                 if (choice.monitors, choice.selected) != before:
                     choice.changed()
         else:

@@ -161,6 +161,11 @@ class ClientView:
         """True while some tile the client holds is only an approximation (JPEG)."""
         return not bool(np.isnan(self._lossy_at).all())
 
+    def lossy_tiles(self) -> npt.NDArray[np.bool_]:
+        """A (rows, cols) mask of the tiles the client holds only approximately (JPEG)."""
+        lossy: npt.NDArray[np.bool_] = ~np.isnan(self._lossy_at)
+        return lossy
+
     def age_lossy(
         self, dirty: npt.NDArray[np.bool_], now: float, after: float
     ) -> npt.NDArray[np.bool_]:

@@ -129,6 +129,10 @@ class Picture:
             exact_tiles = view.region_mask(video.exact) & area
             dirty &= ~exact_tiles
         lossy = job.jpeg is not None and job.pixel_format.tight_24
+        if job.encoding != c.ENC_TIGHT and view.lossy_pending:
+            # JPEG tiles left from a time the viewer used Tight are sent exactly now: only
+            # Tight refines them.
+            dirty |= view.lossy_tiles() & area
         if int(np.count_nonzero(dirty)) <= _SMALL_UPDATE_TILES:
             # Few tiles: send only the changed pixels' bounding box of each.
             boxes = [b.intersect(job.region) for b in view.changed_boxes(dirty)]
@@ -178,25 +182,34 @@ class Picture:
         # which is a tenth of their exact size and looks the same.
         refined = REFINED_JPEG_LEVEL if lossy else None
         planned += [(region, refined) for region in refresh]
-        payloads: list[bytes] = []
-        if job.encoding == c.ENC_TIGHT:
-            planned = split_photos(planned)[: _MAX_RECTS - count]
-            payloads = self._tight.encode_all(frame, keys, planned, job.pixel_format)
         planned = planned[: _MAX_RECTS - count]
-        for i, (region, jpeg) in enumerate(planned):
+        sent = len(planned)
+        if job.encoding == c.ENC_TIGHT:
+            # Large JPEGs go out as strips compressed in parallel; what the client holds is
+            # recorded for the planned rectangles, whose edges are tile edges.
+            pieces = split_photos(planned) if lossy else planned
+            if count + len(pieces) > _MAX_RECTS:
+                pieces = planned
+            payloads = self._tight.encode_all(frame, keys, pieces, job.pixel_format)
+            for (region, _), payload in zip(pieces, payloads, strict=True):
+                r = region.rect
+                body += RECT.pack(r.x, r.y, r.width, r.height, job.encoding) + payload
+            for region, jpeg in planned:
+                approximate = jpeg is not None and jpeg < REFINED_JPEG_LEVEL
+                photo = region.kind is Kind.PHOTO
+                view.note_quality(region.rect, lossy=lossy and approximate and photo)
+            sent = len(pieces)
+        for region, _ in planned if job.encoding != c.ENC_TIGHT else ():
             r = region.rect
             body += RECT.pack(r.x, r.y, r.width, r.height, job.encoding)
-            if job.encoding == c.ENC_TIGHT:
-                body += payloads[i]
-                approximate = jpeg is not None and jpeg < REFINED_JPEG_LEVEL
-                view.note_quality(r, lossy=lossy and approximate and region.kind is Kind.PHOTO)
-            elif job.encoding == c.ENC_ZRLE:
+            if job.encoding == c.ENC_ZRLE:
                 body += self._zrle.encode(frame, keys, r, job.pixel_format)
             else:
                 pixels = frame[r.y : r.y + r.height, r.x : r.x + r.width]
                 body += encode_raw(pixels, job.pixel_format)
+            view.note_quality(r, lossy=False)
         view.mark_sent(keys, [region.rect for region, _ in planned])
-        return update_header(count + len(planned)) + bytes(body)
+        return update_header(count + sent) + bytes(body)
 
     def _copy_scrolled(
         self, keys: Keys, dirty: npt.NDArray[np.bool_], region: Rect

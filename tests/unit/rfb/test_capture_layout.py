@@ -93,3 +93,36 @@ def test_when_the_monitor_shown_is_removed_the_whole_desktop_is_shown() -> None:
     assert (choice.selected, choice.monitors, capture.origin) == (0, [LEFT], (0, 0))
     # Only the monitor left is a screen: no monitor covers the right half any more.
     assert capture.screens == (Rect(*LEFT),)
+
+
+class NumberingScreen(PluggableScreen):
+    """A source that says which monitor it shows, as X11Screen does."""
+
+    def __init__(self, monitors: list[Box]) -> None:
+        super().__init__(monitors)
+        self.index = 0
+
+    def select_monitor(self, index: int) -> None:
+        super().select_monitor(index)
+        self.index = index
+
+    def replug(self, monitors: list[Box]) -> None:
+        shown = self.area
+        super().replug(monitors)
+        self.index = self.listed.index(shown) + 1 if shown in self.listed else 0
+
+    def selected_monitor(self) -> int:
+        return self.index
+
+
+def test_a_monitor_as_large_as_the_desktop_is_not_taken_for_the_one_shown() -> None:
+    # Monitor 2 is removed and the one left covers the whole desktop: the source shows all
+    # (0), and the console is told 0, not "monitor 1" for the same picture.
+    whole = (0, 0, 128, 48)
+    source, choice = NumberingScreen([LEFT, RIGHT]), MonitorChoice(2)
+    capture = Capture(source, clock, choice)
+    capture.take(whole=True, forced=True, refresh=False)
+    assert choice.selected == 2
+    source.replug([whole])
+    capture.take(whole=True, forced=False, refresh=False)
+    assert (choice.selected, choice.monitors) == (0, [whole])

@@ -249,3 +249,34 @@ def test_a_large_photo_is_sent_as_jpeg_strips_that_tile_it_exactly() -> None:
     assert send(server, decoder, frame, incremental=True)  # the refinement
     refined = np.abs(decoder.screen.astype(int) - rgb(frame).astype(int)).mean()
     assert refined < error
+
+
+def test_a_large_photo_sent_in_strips_is_not_sent_again() -> None:
+    # The strips' edges are not tile edges; what the client holds is recorded for whole tiles,
+    # so an unchanged screen sends nothing (until the photo's refinement is due).
+    width, height = 1024, 320
+    frame = np.random.default_rng(0).integers(0, 256, (height, width, 4), dtype=np.uint8)
+    clock = Clock()
+    server, decoder = connect(width, height, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5, clock=clock)
+    send(server, decoder, frame, incremental=False)
+    assert len(decoder.updates[-1]) >= 2  # strips
+    clock.now += 0.1
+    assert not send(server, decoder, frame, incremental=True)
+    clock.now += limits.RFB_LOSSLESS_REFRESH_AFTER
+    assert send(server, decoder, frame, incremental=True)  # the refinement, once
+    clock.now += 0.1
+    assert not send(server, decoder, frame, incremental=True)
+
+
+def test_jpeg_tiles_left_from_tight_are_sent_exactly_by_zrle() -> None:
+    # A viewer that changes from Tight + JPEG to ZRLE gets the approximate tiles again,
+    # exactly, and then the engine has nothing more to refine.
+    frame = sample_picture()
+    server, decoder = connect(256, 192, c.ENC_TIGHT, c.ENC_JPEG_QUALITY_MIN + 5)
+    send(server, decoder, frame, incremental=False)
+    assert server.refresh_pending
+    server.receive_data(set_encodings(c.ENC_ZRLE))
+    assert send(server, decoder, frame, incremental=True)
+    assert {r.encoding for r in decoder.updates[-1]} == {c.ENC_ZRLE}
+    assert np.array_equal(decoder.screen, rgb(frame))
+    assert not server.refresh_pending
