@@ -209,7 +209,13 @@ def click_tk_button(
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
-            raise AssertionError(f"clicking {box} in {title!r} had no effect")
+            # What the next person needs to tell a lost click from a window that did not react.
+            mouse = xdotool(display, "getmouselocation", "--shell").split()
+            now = tk_window(display, title, timeout)
+            raise AssertionError(
+                f"clicking {box} in {title!r} had no effect: window {(_wid, wx, wy)} then, "
+                f"{now} now; pointer {mouse}"
+            )
         xdotool(display, "mousemove", str(wx + x + w // 2), str(wy + y + h // 2), "click", "1")
         wait_until_or_timeout(done, 0.5)
 
