@@ -34,6 +34,26 @@ def find_window(display: str, title: str) -> str | None:
     return ids[0] if done.returncode == 0 and ids else None
 
 
+def describe_windows(display: str) -> list[tuple[str, str, str]]:
+    """(id, name, owning process) of every named window: who else could have got a click."""
+    found: list[tuple[str, str, str]] = []
+    try:
+        windows = xdotool(display, "search", "--name", ".").split()
+    except AssertionError:  # none at all
+        return found
+    for window in windows:
+        name = subprocess.run(
+            ["xdotool", "getwindowname", window], env=xauth_free_env(display),
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+        pid = subprocess.run(
+            ["xdotool", "getwindowpid", window], env=xauth_free_env(display),
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+        found.append((window, name, pid))
+    return found
+
+
 def click(display: str, window: str, box: tuple[int, int, int, int]) -> None:
     geometry = dict(
         line.split("=", 1)
@@ -80,7 +100,13 @@ class Harness:
         return found
 
     def next_event(self) -> c.LocalEvent:
-        return self.events.get(timeout=10.0)
+        try:
+            return self.events.get(timeout=10.0)
+        except queue.Empty:
+            raise AssertionError(
+                f"no event from the window in 10 s; windows on {self.display}: "
+                f"{describe_windows(self.display)}"
+            ) from None
 
     def no_event(self, within: float) -> None:
         with pytest.raises(queue.Empty):
