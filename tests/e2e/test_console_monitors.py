@@ -2,12 +2,10 @@
 selector follows monitors plugged in or removed during the session."""
 
 import contextlib
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
-import Xlib.display
 from playwright.sync_api import Page, expect
 from tests.e2e.console import (
     PIXEL_TOLERANCE,
@@ -17,8 +15,9 @@ from tests.e2e.console import (
     session_attr,
     start_agent,
 )
+from tests.support.monitors import two_monitors, xrandr
 from tests.support.server import RunningServer
-from tests.support.xvfb import xauth_free_env, xvfb
+from tests.support.xvfb import xvfb
 
 pytestmark = [pytest.mark.browser, pytest.mark.x11, pytest.mark.timeout(180)]
 
@@ -27,30 +26,10 @@ RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 MARK = (640 + 200, 100, 120, 80)
 
 
-def _xrandr(display: str, *args: str) -> None:
-    """Run xrandr on ``display``, as the customer plugging monitors in or out would."""
-    env = xauth_free_env(display)
-    subprocess.run(["xrandr", "-d", display, *args], env=env, check=True, timeout=20)
-
-
-@contextlib.contextmanager
-def _two_monitors() -> Iterator[str]:
-    """1280x480 cut into two 640x480 RandR monitors: the left red, the right blue."""
-    with xvfb(1280, 480) as name:
-        _xrandr(name, "--setmonitor", "left", "640/170x480/127+0+0", "screen")
-        _xrandr(name, "--setmonitor", "right", "640/170x480/127+640+0", "none")
-        painter = Xlib.display.Display(name)
-        root = painter.screen().root
-        for (x, y, w, h), (r, g, b) in (
-            ((0, 0, 640, 480), RED),
-            ((640, 0, 640, 480), BLUE),
-            (MARK, GREEN),
-        ):
-            gc = root.create_gc(foreground=(r << 16) | (g << 8) | b)
-            root.fill_rectangle(gc, x, y, w, h)
-        painter.sync()
-        painter.close()
-        yield name
+def _two_monitors() -> contextlib.AbstractContextManager[str]:
+    """Two 640x480 monitors: the left red, the right blue with a green mark."""
+    paint = [((0, 0, 640, 480), RED), ((640, 0, 640, 480), BLUE), (MARK, GREEN)]
+    return two_monitors([(box, (r << 16) | (g << 8) | b) for box, (r, g, b) in paint])
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +138,7 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
 
         # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
-        _xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
+        xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
         expect(options).to_have_text(
             [
                 "All monitors / すべてのモニター",
@@ -173,7 +152,7 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
 
         # The monitor shown is removed: the agent shows all, and so does the selector.
-        _xrandr(changing, "--delmonitor", "right")
+        xrandr(changing, "--delmonitor", "right")
         expect(options).to_have_text(
             [
                 "All monitors / すべてのモニター",

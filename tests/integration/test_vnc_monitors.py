@@ -1,7 +1,6 @@
 """Two RandR monitors on Xvfb: listed, reported to viewers as two screens, selectable, and
 followed when monitors are added or removed mid-session."""
 
-import contextlib
 import socket
 import struct
 import subprocess
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import Xlib.display
 from tests.integration.test_vnc_interop import tasuke_vnc
+from tests.support.monitors import two_monitors, xrandr
 from tests.support.xtools import screenshot, wait_until
 from tests.support.xvfb import xauth_free_env, xvfb
 from tests.unit.rfb.decoder import Decoder
@@ -30,39 +30,25 @@ _DEADLINE = 20.0
 """Seconds a test waits for the viewer to be told of a change."""
 
 
-def xrandr(display: str, *args: str) -> None:
-    """Run xrandr on ``display``; fail the test if it fails."""
-    env = xauth_free_env(display)
-    subprocess.run(["xrandr", "-d", display, *args], env=env, check=True, timeout=20)
-
-
-@contextlib.contextmanager
-def two_monitors() -> Iterator[str]:
-    """A 1280x480 Xvfb cut into two 640x480 RandR monitors, with something on each."""
-    with xvfb(1280, 480) as name:
-        xrandr(name, "--setmonitor", "left", "640/170x480/127+0+0", "screen")
-        xrandr(name, "--setmonitor", "right", "640/170x480/127+640+0", "none")
-        painter = Xlib.display.Display(name)
-        root = painter.screen().root
-        for x, pixel in ((100, 0xFF0000), (700, 0x0000FF), (1200, 0x00FF00)):
-            gc = root.create_gc(foreground=pixel)
-            root.fill_rectangle(gc, x, 50 + x // 10, 60, 40)
-        painter.sync()
-        painter.close()
-        yield name
+MARKS = [
+    ((100, 60, 60, 40), 0xFF0000),
+    ((700, 120, 60, 40), 0x0000FF),
+    ((1200, 170, 60, 40), 0x00FF00),
+]
+"""Something on each monitor."""
 
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
     """Two monitors that the tests leave as they are."""
-    with two_monitors() as name:
+    with two_monitors(MARKS) as name:
         yield name
 
 
 @pytest.fixture
 def changing() -> Iterator[str]:
     """Two monitors of its own, for one test that adds or removes monitors."""
-    with two_monitors() as name:
+    with two_monitors(MARKS) as name:
         yield name
 
 
