@@ -126,27 +126,41 @@ class ScreenCanvas:
         for x, y, w, h in exclude:
             mask[max(y, 0) : y + h, max(x, 0) : x + w] = False
         points = _sample_points(width, height, mask)
-        want = [tuple(int(c) for c in expected[y, x]) for x, y in points]
+        want = {(x, y): (int(expected[y, x, 0]), int(expected[y, x, 1]), int(expected[y, x, 2]))
+                for x, y in points}  # fmt: skip
+        self.wait_for_colours((width, height), want, timeout, what="the test pattern")
+
+    def wait_for_colours(
+        self,
+        size: tuple[int, int],
+        want: dict[tuple[int, int], tuple[int, int, int]],
+        timeout: float = 30.0,
+        what: str = "the picture",
+    ) -> None:
+        """Wait until the canvas has ``size`` and the colours ``want`` at its points (within
+        PIXEL_TOLERANCE)."""
+        points = list(want)
         deadline = time.monotonic() + timeout
         last: object = None
         while True:
             try:
-                if self.size() == (width, height):
+                if self.size() == size:
                     got = self.pixels(points)
                     bad = [
-                        (p, g, w)
-                        for p, g, w in zip(points, got, want, strict=True)
-                        if max(abs(a - b) for a, b in zip(g, w, strict=True)) > PIXEL_TOLERANCE
+                        (p, g, want[p])
+                        for p, g in zip(points, got, strict=True)
+                        if max(abs(a - b) for a, b in zip(g, want[p], strict=True))
+                        > PIXEL_TOLERANCE
                     ]
                     if not bad:
                         return
                     last = bad[:5]
                 else:
-                    last = f"canvas size {self.size()} != screen {(width, height)}"
+                    last = f"canvas size {self.size()}, want {size}"
             except Exception as exc:
                 last = exc
             if time.monotonic() > deadline:
-                raise AssertionError(f"canvas never showed the test pattern: {last}")
+                raise AssertionError(f"canvas never showed {what}: {last}")
             self.page.wait_for_timeout(100)
 
     def page_point(self, x: int, y: int) -> tuple[float, float]:

@@ -2,13 +2,11 @@
 selector follows monitors plugged in or removed during the session."""
 
 import contextlib
-import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 from tests.e2e.console import (
-    PIXEL_TOLERANCE,
     ScreenCanvas,
     answer_prompt,
     open_new_session,
@@ -53,36 +51,6 @@ def _viewing(page: Page, server: RunningServer, display: str) -> Iterator[None]:
         print(f"--- agent output ---\n{agent.output}")
 
 
-def _wait_for_picture(
-    canvas: ScreenCanvas,
-    size: tuple[int, int],
-    want: dict[tuple[int, int], tuple[int, int, int]],
-    timeout: float = 30.0,
-) -> None:
-    """Wait until the canvas has ``size`` and the colours ``want`` at its points."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            if canvas.size() == size:
-                got = canvas.pixels(list(want))
-                bad = [
-                    (p, g, w)
-                    for (p, w), g in zip(want.items(), got, strict=True)
-                    if max(abs(a - b) for a, b in zip(g, w, strict=True)) > PIXEL_TOLERANCE
-                ]
-                if not bad:
-                    return
-                last = bad
-            else:
-                last = f"canvas size {canvas.size()}, want {size}"
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the canvas never showed the picture: {last}")
-        canvas.page.wait_for_timeout(100)
-
-
 def test_the_operator_switches_between_one_monitor_and_all(
     page: Page, server: RunningServer, display: str
 ) -> None:
@@ -90,7 +58,7 @@ def test_the_operator_switches_between_one_monitor_and_all(
         canvas = ScreenCanvas(page)
         mx, my = MARK[0] + 10, MARK[1] + 10
         both = {(100, 100): RED, (1000, 400): BLUE, (mx, my): GREEN}
-        _wait_for_picture(canvas, (1280, 480), both)
+        canvas.wait_for_colours((1280, 480), both)
 
         picker = page.locator("#monitor-select")
         expect(page.locator("#monitor-picker")).to_be_visible()
@@ -105,16 +73,15 @@ def test_the_operator_switches_between_one_monitor_and_all(
 
         # Monitor 2 alone: the canvas takes its size and shows its picture, mark included.
         picker.select_option(label="Monitor 2 / モニター 2 (640 × 480)")
-        _wait_for_picture(
-            canvas, (640, 480), {(100, 400): BLUE, (mx - 640, my): GREEN, (600, 20): BLUE}
-        )
+        right = {(100, 400): BLUE, (mx - 640, my): GREEN, (600, 20): BLUE}
+        canvas.wait_for_colours((640, 480), right)
         assert session_attr(page, "data-monitor") == "2"
 
         picker.select_option("1")
-        _wait_for_picture(canvas, (640, 480), {(100, 100): RED, (mx - 640, my): RED})
+        canvas.wait_for_colours((640, 480), {(100, 100): RED, (mx - 640, my): RED})
 
         picker.select_option("0")
-        _wait_for_picture(canvas, (1280, 480), both)
+        canvas.wait_for_colours((1280, 480), both)
         # Choosing what to see is no consent: the customer still allowed view only.
         assert session_attr(page, "data-scope") == "view"
         assert session_attr(page, "data-state") != "ended"
@@ -135,7 +102,7 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         options = picker.locator("option")
         expect(options).to_have_count(3, timeout=30_000)
         picker.select_option("2")
-        _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+        canvas.wait_for_colours((640, 480), {(100, 400): BLUE})
 
         # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
         xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
@@ -149,7 +116,7 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
             timeout=30_000,
         )
         expect(picker).to_have_value("2")
-        _wait_for_picture(canvas, (640, 480), {(100, 400): BLUE})
+        canvas.wait_for_colours((640, 480), {(100, 400): BLUE})
 
         # The monitor shown is removed: the agent shows all, and so does the selector.
         xrandr(changing, "--delmonitor", "right")
@@ -163,10 +130,10 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         )
         expect(picker).to_have_value("0")
         expect(page.locator("#session")).to_have_attribute("data-monitor", "0")
-        _wait_for_picture(canvas, (1280, 480), {(100, 100): RED, (1000, 400): BLUE})
+        canvas.wait_for_colours((1280, 480), {(100, 100): RED, (1000, 400): BLUE})
 
         # The new list is the one the operator chooses from.
         picker.select_option("2")
-        _wait_for_picture(canvas, (640, 240), {(20, 20): RED, (600, 220): BLUE})
+        canvas.wait_for_colours((640, 240), {(20, 20): RED, (600, 220): BLUE})
         assert session_attr(page, "data-scope") == "view"
         assert session_attr(page, "data-state") != "ended"
