@@ -83,7 +83,11 @@ def ask_window_to_close(display: str, window: str) -> None:
             window=target, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
         )
         target.send_event(message, event_mask=X.NoEventMask)
-        conn.flush()
+        # A round trip, not just a flush: python-xlib's close() does not wait for the
+        # server, and a request flushed just before it was at times never carried out
+        # (the window got no message). The server has handled the SendEvent once sync()
+        # returns.
+        conn.sync()
     finally:
         conn.close()
 
