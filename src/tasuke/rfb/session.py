@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -31,6 +32,7 @@ from tasuke.rfb.tiles import Rect
 __all__ = ["ByteStream", "DamageHint", "MonitorChoice", "serve_rfb"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 
 class ByteStream(Protocol):
@@ -73,6 +75,7 @@ async def serve_rfb(
     """
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-screen")
     injector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-input")
+    last: concurrent.futures.Future[object] | None = None
     try:
         runner = _Runner(stream, source, sink, worker, injector, input_allowed, monitor)
         await runner.call(runner.capture.apply_choice)  # the first size is the chosen monitor's
@@ -84,12 +87,34 @@ async def serve_rfb(
             await runner.run()
         finally:
             # On the worker, after any update still being encoded there.
-            worker.submit(runner.core.close)
+            last = worker.submit(runner.core.close)
     finally:
         # Not cancel_futures: the close above must still run (jobs of cancelled tasks were
         # cancelled with them).
+        if last is None:
+            last = worker.submit(_nothing)  # runs after whatever was submitted before
         worker.shutdown(wait=False)
         injector.shutdown(wait=False, cancel_futures=True)
+        await _worker_done(last)
+
+
+async def _worker_done(last: concurrent.futures.Future[object]) -> None:
+    """Wait (within limits.RFB_STOP_WAIT) for the screen worker's last job.
+
+    A capture or encode still running when the session ends uses the source's X
+    connections, and the caller closes the source once serve_rfb returns: the worker must
+    be done by then. Runs also while the session is being cancelled.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(last)), limits.RFB_STOP_WAIT)
+    except TimeoutError:
+        _log.warning("the screen worker is still busy %.1f s after the end", limits.RFB_STOP_WAIT)
+    except Exception as exc:  # the close failed; the session is over either way
+        _log.debug("closing the screen engine: %s", exc)
+
+
+def _nothing() -> None:
+    return None
 
 
 class _Runner:

@@ -185,6 +185,37 @@ async def test_input_is_not_queued_behind_a_frame_being_captured() -> None:
     await client.close()
 
 
+class SlowScreen(BlockingScreen):
+    """A BlockingScreen that notes whether a capture is under way."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        super().__init__(frame)
+        self.capturing = False
+
+    def grab(self) -> np.ndarray:
+        self.capturing = True
+        try:
+            return super().grab()
+        finally:
+            self.capturing = False
+
+
+async def test_an_ended_session_returns_only_after_the_capture_under_way() -> None:
+    # The agent closes the screen (its X connections) as soon as serve_rfb has returned:
+    # a capture still running on the worker then would use closed connections.
+    screen = SlowScreen(sample_picture())
+    client = Client(screen, RecordingSink())
+    await client.handshake()
+    await client.full_update()
+    client.send(request(0, 0, W, H, incremental=True))
+    await wait_until(screen.blocked.is_set)
+    client.task.cancel()  # what the agent does when either side ends the session
+    asyncio.get_running_loop().call_later(0.3, screen.release.set)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(client.task, 5)
+    assert not screen.capturing
+
+
 class DamagedScreen(FakeScreen):
     """A screen with the XDamage-like hint."""
 
