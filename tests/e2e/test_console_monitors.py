@@ -101,8 +101,10 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         picker = page.locator("#monitor-select")
         options = picker.locator("option")
         expect(options).to_have_count(3, timeout=30_000)
+        notice = page.locator("#monitor-notice")
         picker.select_option("2")
         canvas.wait_for_colours((640, 480), {(100, 400): BLUE})
+        expect(notice).to_be_hidden()
 
         # A third monitor is plugged in: listed at once, and monitor 2 is still shown.
         xrandr(changing, "--setmonitor", "middle", "640/170x240/64+320+120", "none")
@@ -116,6 +118,10 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
             timeout=30_000,
         )
         expect(picker).to_have_value("2")
+        expect(notice).to_have_text(
+            "The customer's monitors changed: 3 connected, showing monitor 2. / "
+            "お客様のモニター構成が変わりました（3 台）。モニター 2 を表示しています。"
+        )
         canvas.wait_for_colours((640, 480), {(100, 400): BLUE})
 
         # The monitor shown is removed: the agent shows all, and so does the selector.
@@ -130,10 +136,16 @@ def test_the_selector_follows_monitors_plugged_in_and_removed(
         )
         expect(picker).to_have_value("0")
         expect(page.locator("#session")).to_have_attribute("data-monitor", "0")
+        # The operator is told why the picture changed under them.
+        expect(notice).to_have_text(
+            "Monitor 2 is not connected any more: showing all monitors. / "
+            "モニター 2 が接続されていないため、すべてのモニターを表示しています。"
+        )
         canvas.wait_for_colours((1280, 480), {(100, 100): RED, (1000, 400): BLUE})
 
         # The new list is the one the operator chooses from.
         picker.select_option("2")
         canvas.wait_for_colours((640, 240), {(20, 20): RED, (600, 220): BLUE})
+        expect(notice).to_be_hidden()
         assert session_attr(page, "data-scope") == "view"
         assert session_attr(page, "data-state") != "ended"

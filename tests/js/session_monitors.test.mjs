@@ -8,6 +8,7 @@ import {
   checkMonitors,
   checkMonitorsMessage,
   monitorMessage,
+  monitorNotice,
   monitorOptions,
 } from "../../src/tasuke/server/static/js/session_monitors.js";
 import { checkAgentControl } from "../../src/tasuke/server/static/js/session_text.js";
@@ -112,3 +113,27 @@ test("a malformed or hostile monitors message ends the session", () => {
     assert.throws(() => checkMonitorsMessage(msg), /malformed monitors/, JSON.stringify(msg));
   }
 });
+
+test("the operator is told why the monitor shown changed, in both languages", () => {
+  const three = [...TWO, [320, 120, 640, 240]];
+  // Nothing changed for the operator: nothing to say.
+  assert.equal(monitorNotice(TWO, 2, TWO, 2), "");
+  assert.equal(monitorNotice(TWO, 0, TWO, 0), "");
+  // The monitor shown was unplugged: the agent shows all, and says so.
+  const gone = monitorNotice(three, 2, [TWO[0], three[2]], 0);
+  assert.match(gone, /^Monitor 2 is not connected any more: showing all monitors\. \/ /);
+  assert.match(gone, /モニター 2 が接続されていないため/);
+  // One plugged in while monitor 2 is shown: it still is.
+  const added = monitorNotice(TWO, 2, three, 2);
+  assert.match(added, /^The customer's monitors changed: 3 connected, showing monitor 2\. \/ /);
+  assert.match(added, /（3 台）。モニター 2 を表示しています/);
+  // Renumbered: monitor 2 became monitor 1 and is still the one shown.
+  assert.match(monitorNotice(TWO, 2, [TWO[1]], 1), /1 connected, showing monitor 1\./);
+  assert.match(monitorNotice(TWO, 0, [], 0), /^The customer's monitors changed\. \/ /);
+  // A choice that crossed a change: the list is the one the console has already.
+  const refused = monitorNotice(TWO, 2, TWO, 0);
+  assert.match(refused, /^Monitor 2 could not be shown: showing all monitors\. \/ /);
+  assert.match(refused, /モニター 2 を表示できませんでした。すべてのモニターを表示しています。$/);
+  for (const text of [gone, added, refused]) assert.match(text, JAPANESE);
+});
+

@@ -25,7 +25,12 @@ import {
   parseExpiry,
   parseMessage,
 } from "./session_text.js";
-import { checkMonitorsMessage, monitorMessage, monitorOptions } from "./session_monitors.js";
+import {
+  checkMonitorsMessage,
+  monitorMessage,
+  monitorNotice,
+  monitorOptions,
+} from "./session_monitors.js";
 import { SerialQueue, TunnelChannel } from "./tunnel.js";
 import { SessionView } from "./session_view.js";
 
@@ -49,6 +54,8 @@ class ConsoleSession {
     this.scope = null;
     this.agentInfo = null;
     this.monitors = [];
+    /** The monitor shown, or asked for by the operator and not yet answered (0: all). */
+    this.monitorShown = 0;
     this.address = undefined;
     this.ended = false;
     this.consent = new ConsentSources();
@@ -200,7 +207,9 @@ class ConsoleSession {
         // The customer's monitors changed, or the agent shows another than the operator
         // chose: the selector follows what the agent shows.
         const { monitors, selected } = checkMonitorsMessage(msg);
+        const notice = monitorNotice(this.monitors, this.monitorShown, monitors, selected);
         this._showMonitors(monitors, selected);
+        this.view.showMonitorNotice(notice);
         break;
       }
       case "consent": {
@@ -225,6 +234,7 @@ class ConsoleSession {
 
   _showMonitors(monitors, selected) {
     this.monitors = monitors;
+    this.monitorShown = selected;
     this.view.showMonitors(monitorOptions(monitors));
     // Without a selector (one monitor or none) there is no option to pick.
     if (monitors.length >= 2) this.view.monitorSelect.value = String(selected);
@@ -274,6 +284,8 @@ class ConsoleSession {
   selectMonitor(value) {
     if (this.ended || !this.e2e?.established || this.queue.stopped) return;
     const message = monitorMessage(value, this.monitors.length);
+    this.monitorShown = message.select;
+    this.view.showMonitorNotice("");
     const e2e = this.e2e;
     this.queue.push(async () => {
       await e2e.send(CHANNEL_CONTROL, encodeChannelControl(message));

@@ -76,3 +76,42 @@ export function monitorMessage(value, count) {
   }
   return { type: "monitor", select: index };
 }
+
+const sameList = (a, b) =>
+  a.length === b.length && a.every((m, i) => m.every((n, j) => n === b[i][j]));
+
+const shownText = (selected) =>
+  selected === 0
+    ? { en: "all monitors", ja: "すべてのモニター" }
+    : { en: `monitor ${selected}`, ja: `モニター ${selected} ` };
+
+/**
+ * What to tell the operator when the agent's `monitors` message arrives: "" when nothing
+ * changed for them. `previous` is the list the console had, `shown` the monitor it showed
+ * or asked for (0: all); `monitors` and `selected` are the agent's message.
+ */
+export function monitorNotice(previous, shown, monitors, selected) {
+  const now = shownText(selected);
+  if (!sameList(previous, monitors)) {
+    if (shown > 0 && selected === 0) {
+      return (
+        `Monitor ${shown} is not connected any more: showing all monitors. / ` +
+        `モニター ${shown} が接続されていないため、すべてのモニターを表示しています。`
+      );
+    }
+    const count = monitors.length;
+    return count > 0
+      ? `The customer's monitors changed: ${count} connected, showing ${now.en}. / ` +
+          `お客様のモニター構成が変わりました（${count} 台）。${now.ja}を表示しています。`
+      : "The customer's monitors changed. / お客様のモニター構成が変わりました。";
+  }
+  if (selected !== shown) {
+    // The same list: the operator asked for a monitor the agent no longer had when the
+    // request arrived (the lists crossed), and it kept what it showed.
+    return (
+      `Monitor ${shown} could not be shown: showing ${now.en}. / ` +
+      `モニター ${shown} を表示できませんでした。${now.ja}を表示しています。`
+    );
+  }
+  return "";
+}

@@ -28,6 +28,7 @@ export class SessionView {
     this.numberEl = byId("session-number");
     this.monitorPicker = byId("monitor-picker");
     this.monitorSelect = byId("monitor-select");
+    this.monitorNotice = byId("monitor-notice");
     this._expiryTimer = null;
     this.root.dataset.rfbRecords = "0";
   }
@@ -102,6 +103,12 @@ export class SessionView {
   /** Call onSelect(value) when the operator picks another monitor. */
   onMonitorChange(onSelect) {
     this.monitorSelect.addEventListener("change", () => onSelect(this.monitorSelect.value));
+  }
+
+  /** Say why the monitor shown or the list changed; "" hides the note. Plain text. */
+  showMonitorNotice(text) {
+    this.monitorNotice.textContent = text;
+    this.monitorNotice.hidden = !text;
   }
 
   markMonitor(value) {
