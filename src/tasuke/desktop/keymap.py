@@ -19,6 +19,7 @@ __all__ = [
     "Keymap",
     "ShiftNeed",
     "Stroke",
+    "case_pair",
     "normalize_keysym",
 ]
 
@@ -40,10 +41,15 @@ class ShiftNeed(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Stroke:
-    """A keycode to press and the Shift state it needs at that moment."""
+    """A keycode to press and the Shift state it needs at that moment.
+
+    ``caps``: a letter key (lower case, then its upper case): Caps Lock picks its other
+    level as Shift does, so with Caps Lock on the Shift state needed is the opposite.
+    """
 
     keycode: int
     shift: ShiftNeed
+    caps: bool = False
 
 
 def normalize_keysym(keysym: int) -> int:
@@ -68,6 +74,37 @@ def normalize_keysym(keysym: int) -> int:
 def _is_character(keysym: int) -> bool:
     """True for keysyms that produce text, where Shift changes the result."""
     return 0x20 <= keysym <= 0xFF or keysym >= _UNICODE_KEYSYM_BASE
+
+
+def _keysym_char(keysym: int) -> str | None:
+    if 0x20 <= keysym <= 0xFF:
+        return chr(keysym)
+    if _UNICODE_KEYSYM_BASE <= keysym <= _UNICODE_KEYSYM_BASE + _UNICODE_MAX:
+        return chr(keysym - _UNICODE_KEYSYM_BASE)
+    return None
+
+
+def _char_keysym(char: str) -> int:
+    code_point = ord(char)
+    return normalize_keysym(code_point if code_point <= 0xFF else _UNICODE_KEYSYM_BASE + code_point)
+
+
+def case_pair(keysym: int) -> tuple[int, int] | None:
+    """(lower case, upper case) keysyms of a letter with two cases, else None.
+
+    Covers Latin-1 and Unicode keysyms (each case one character, and each the other's
+    counterpart: not 'ß', whose upper case is 'SS'); legacy keysyms of other scripts
+    are not paired.
+    """
+    char = _keysym_char(normalize_keysym(keysym))
+    if char is None:
+        return None
+    lower, upper = char.lower(), char.upper()
+    if lower == upper or len(lower) != 1 or len(upper) != 1:
+        return None
+    if lower.upper() != upper or upper.lower() != lower:
+        return None
+    return _char_keysym(lower), _char_keysym(upper)
 
 
 def _upper_latin1(keysym: int) -> int:
@@ -126,12 +163,13 @@ class Keymap:
         if found is None:
             return None
         keycode, column = found
-        if column == 1:
-            return Stroke(keycode, ShiftNeed.ON)
         col0, col1 = self._columns[keycode]
+        letter = col0 != col1 and case_pair(col0) == (col0, col1)
+        if column == 1:
+            return Stroke(keycode, ShiftNeed.ON, caps=letter)
         if _is_character(keysym) and col1 not in (NO_SYMBOL, col0):
             # A held Shift would type the other character ('1' would become '!').
-            return Stroke(keycode, ShiftNeed.OFF)
+            return Stroke(keycode, ShiftNeed.OFF, caps=letter)
         # Shift+Tab, Shift+arrow and friends must keep the viewer's Shift.
         return Stroke(keycode, ShiftNeed.ANY)
 

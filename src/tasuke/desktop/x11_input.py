@@ -19,7 +19,14 @@ from typing import Any
 
 from Xlib import X
 
-from tasuke.desktop.keymap import NO_SYMBOL, Keymap, ShiftNeed, Stroke, normalize_keysym
+from tasuke.desktop.keymap import (
+    NO_SYMBOL,
+    Keymap,
+    ShiftNeed,
+    Stroke,
+    case_pair,
+    normalize_keysym,
+)
 from tasuke.desktop.x11 import open_display, translated_errors
 from tasuke.errors import DesktopError
 
@@ -151,12 +158,17 @@ class X11Input:
         if stroke is None:
             _log.info("no keycode free for keysym %#x; key ignored", keysym)
             return
+        need = stroke.shift
+        if stroke.caps and need is not ShiftNeed.ANY and self._caps_lock_on():
+            # The viewer sends the character it means: with the customer's Caps Lock on,
+            # a letter key's other level is what Shift does not pick.
+            need = ShiftNeed.OFF if need is ShiftNeed.ON else ShiftNeed.ON
         held_shift = [kc for kc in set(self._down.values()) if kc in self._keymap.shift_keycodes]
         added: list[int] = []
         lifted: list[int] = []
-        if stroke.shift is ShiftNeed.ON and not held_shift and self._keymap.shift_keycodes:
+        if need is ShiftNeed.ON and not held_shift and self._keymap.shift_keycodes:
             added = [self._keymap.shift_keycodes[0]]
-        elif stroke.shift is ShiftNeed.OFF:
+        elif need is ShiftNeed.OFF:
             lifted = held_shift
         for keycode in added:
             self._fake(X.KeyPress, keycode)
@@ -183,14 +195,26 @@ class X11Input:
         if keycode not in self._down.values():
             self._fake(X.KeyRelease, keycode)
 
+    def _caps_lock_on(self) -> bool:
+        return bool(self._root.query_pointer().mask & X.LockMask)
+
     def _stroke_for(self, keysym: int) -> Stroke | None:
         stroke = self._keymap.stroke(keysym)
         if stroke is not None:
             return stroke
-        keycode = self._bind_temporary(keysym)
-        return None if keycode is None else Stroke(keycode, ShiftNeed.ANY)
+        pair = case_pair(keysym)
+        if pair is None:
+            # Same keysym on both levels, so a Shift the viewer holds cannot change it.
+            keycode = self._bind_temporary(keysym, (keysym, keysym))
+            return None if keycode is None else Stroke(keycode, ShiftNeed.ANY)
+        # A letter gets both its cases, as on a keyboard, so that Caps Lock acts on it as
+        # on any letter key (and the Shift state picks the case).
+        keycode = self._bind_temporary(pair[0], pair)
+        if keycode is None:
+            return None
+        return Stroke(keycode, ShiftNeed.ON if keysym == pair[1] else ShiftNeed.OFF, caps=True)
 
-    def _bind_temporary(self, keysym: int) -> int | None:
+    def _bind_temporary(self, keysym: int, row: tuple[int, int]) -> int | None:
         keycode = self._temporary.get(keysym)
         if keycode is not None:
             self._temporary.move_to_end(keysym)
@@ -205,8 +229,7 @@ class X11Input:
             if victim is None:
                 return None
             keycode = self._temporary.pop(victim)
-        # Same keysym on both levels, so a Shift the viewer holds cannot change it.
-        self._x.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self._x.change_keyboard_mapping(keycode, [row])
         self._temporary[keysym] = keycode
         return keycode
 

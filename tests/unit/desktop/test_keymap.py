@@ -7,6 +7,7 @@ from tasuke.desktop.keymap import (
     Keymap,
     ShiftNeed,
     Stroke,
+    case_pair,
     normalize_keysym,
 )
 
@@ -35,18 +36,36 @@ def keymap() -> Keymap:
 def test_unshifted_character_needs_shift_released(keymap: Keymap) -> None:
     # With the viewer's Shift held, '1' must still type '1', not '!'.
     assert keymap.stroke(ord("1")) == Stroke(10, ShiftNeed.OFF)
-    assert keymap.stroke(ord("a")) == Stroke(11, ShiftNeed.OFF)
+    assert keymap.stroke(ord("a")) == Stroke(11, ShiftNeed.OFF, caps=True)
 
 
 def test_shifted_characters_need_shift(keymap: Keymap) -> None:
     assert keymap.stroke(ord("!")) == Stroke(10, ShiftNeed.ON)
-    assert keymap.stroke(ord("A")) == Stroke(11, ShiftNeed.ON)
+    assert keymap.stroke(ord("A")) == Stroke(11, ShiftNeed.ON, caps=True)
     assert keymap.stroke(ord(":")) == Stroke(18, ShiftNeed.ON)
 
 
 def test_implicit_upper_case_of_a_single_letter_row(keymap: Keymap) -> None:
-    assert keymap.stroke(ord("B")) == Stroke(15, ShiftNeed.ON)
-    assert keymap.stroke(ord("b")) == Stroke(15, ShiftNeed.OFF)
+    assert keymap.stroke(ord("B")) == Stroke(15, ShiftNeed.ON, caps=True)
+    assert keymap.stroke(ord("b")) == Stroke(15, ShiftNeed.OFF, caps=True)
+
+
+def test_only_letter_keys_follow_caps_lock(keymap: Keymap) -> None:
+    # Caps Lock turns a letter key ('a' over 'A'), never '1' over '!' nor a function key.
+    assert keymap.stroke(ord("1")).caps is False  # type: ignore[union-attr]
+    assert keymap.stroke(ord("!")).caps is False  # type: ignore[union-attr]
+    assert keymap.stroke(TAB).caps is False  # type: ignore[union-attr]
+
+
+def test_letters_with_two_cases_pair_up() -> None:
+    assert case_pair(ord("a")) == case_pair(ord("A")) == (ord("a"), ord("A"))
+    assert case_pair(0xE9) == (0xE9, 0xC9)  # é, É: Latin-1 keysyms
+    assert case_pair(0x01000000 + 0xE9) == (0xE9, 0xC9)  # the same sent as Unicode
+    cyrillic = (0x01000000 + 0x0430, 0x01000000 + 0x0410)  # а, А
+    assert case_pair(cyrillic[1]) == cyrillic
+    # No case, or no single-character counterpart: not a pair.
+    for keysym in (ord("1"), ord("!"), 0xDF, 0x01000000 + 0x3042, TAB, 0):
+        assert case_pair(keysym) is None, hex(keysym)
 
 
 def test_function_keys_keep_the_viewers_shift(keymap: Keymap) -> None:

@@ -1,11 +1,19 @@
 """X11Input injecting into the test window on a real Xvfb."""
 
 import pytest
+from Xlib import X
+from Xlib import display as xdisplay
 
 from tasuke.desktop.x11_input import X11Input
 from tasuke.errors import DesktopError
 from tests.support.testwindow import TestWindow
-from tests.support.xtools import held_buttons, held_keycodes, keysym_keycodes, wait_until
+from tests.support.xtools import (
+    held_buttons,
+    held_keycodes,
+    keysym_keycodes,
+    wait_until,
+    xdotool,
+)
 from tests.support.xvfb import xvfb
 
 pytestmark = pytest.mark.x11
@@ -92,6 +100,34 @@ def test_viewer_held_shift_is_respected(sink: X11Input, window: TestWindow, desk
     tap(sink, ord("b"))
     window.log.wait_text("A!1b", after=mark)
     assert not held_keycodes(desktop) & shift_keycodes(desktop)
+
+
+def caps_lock_on(display: str) -> bool:
+    conn = xdisplay.Display(display)
+    try:
+        return bool(conn.screen().root.query_pointer().mask & X.LockMask)
+    finally:
+        conn.close()
+
+
+def test_letters_keep_their_case_when_the_customers_caps_lock_is_on(
+    sink: X11Input, window: TestWindow, desktop: str
+) -> None:
+    # The viewer sends the character it means; the customer's Caps Lock must not turn it.
+    xdotool(desktop, "key", "Caps_Lock")  # on the customer's own keyboard
+    try:
+        assert caps_lock_on(desktop)
+        mark = clear_entry(sink, window)
+        type_text(sink, "Hello, World! abc XYZ 123 éÉ")
+        sink.key(SHIFT_L, True)  # a viewer's own Shift, as a browser sends it
+        tap(sink, ord("Q"))
+        sink.key(SHIFT_L, False)
+        window.log.wait_text("Hello, World! abc XYZ 123 éÉQ", after=mark)
+        assert caps_lock_on(desktop), "the customer's Caps Lock is left as it was"
+        assert not held_keycodes(desktop) & shift_keycodes(desktop)
+    finally:
+        xdotool(desktop, "key", "Caps_Lock")
+    assert not caps_lock_on(desktop)
 
 
 def test_release_with_the_other_levels_keysym(
