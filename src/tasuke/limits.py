@@ -111,8 +111,8 @@ RFB_VIDEO_LINK_SHARE: Final = 0.6
 """On a congested link, the H.264 stream's rate cap (x264 VBV) is this share of the measured
 throughput: the rest is headroom for tiles around the video, the cursor and fences."""
 RFB_STOP_WAIT: Final = 2.0
-"""When a session ends, the screen capture or encode under way is waited for this long
-before the screen is closed (one whole-screen encode takes well under this)."""
+"""When a session ends, the capture, encode or input injection under way is waited for this
+long before the screen and input are closed (one whole-screen encode takes well under this)."""
 
 # --- Sign-in ---------------------------------------------------------------
 SESSION_COOKIE_TTL: Final = 12 * 60 * 60

@@ -75,7 +75,6 @@ async def serve_rfb(
     """
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-screen")
     injector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfb-input")
-    last: concurrent.futures.Future[object] | None = None
     try:
         runner = _Runner(stream, source, sink, worker, injector, input_allowed, monitor)
         await runner.call(runner.capture.apply_choice)  # the first size is the chosen monitor's
@@ -87,34 +86,44 @@ async def serve_rfb(
             await runner.run()
         finally:
             # On the worker, after any update still being encoded there.
-            last = worker.submit(runner.core.close)
+            worker.submit(runner.core.close)
     finally:
         # Not cancel_futures: the close above must still run (jobs of cancelled tasks were
         # cancelled with them).
-        if last is None:
-            last = worker.submit(_nothing)  # runs after whatever was submitted before
         worker.shutdown(wait=False)
         injector.shutdown(wait=False, cancel_futures=True)
-        await _worker_done(last)
+        await _threads_done(worker, injector)
 
 
-async def _worker_done(last: concurrent.futures.Future[object]) -> None:
-    """Wait (within limits.RFB_STOP_WAIT) for the screen worker's last job.
+async def _threads_done(*pools: concurrent.futures.ThreadPoolExecutor) -> None:
+    """Wait (within limits.RFB_STOP_WAIT) until the pools' threads have finished.
 
-    A capture or encode still running when the session ends uses the source's X
-    connections, and the caller closes the source once serve_rfb returns: the worker must
-    be done by then. Runs also while the session is being cancelled.
+    A capture, encode or key stroke still running when the session ends uses the source's
+    or the sink's X connection, and the caller closes both once serve_rfb returns: nothing
+    may be under way then. The wait holds also while the session is cancelled (again).
     """
-    try:
-        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(last)), limits.RFB_STOP_WAIT)
-    except TimeoutError:
-        _log.warning("the screen worker is still busy %.1f s after the end", limits.RFB_STOP_WAIT)
-    except Exception as exc:  # the close failed; the session is over either way
-        _log.debug("closing the screen engine: %s", exc)
 
+    def join() -> None:
+        for pool in pools:
+            pool.shutdown(wait=True)
 
-def _nothing() -> None:
-    return None
+    loop = asyncio.get_running_loop()
+    done = loop.run_in_executor(None, join)
+    deadline = loop.time() + limits.RFB_STOP_WAIT
+    cancelled = False
+    while not done.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            _log.warning(
+                "the screen engine is still busy %.1f s after the end", limits.RFB_STOP_WAIT
+            )
+            break
+        try:
+            await asyncio.wait({done}, timeout=remaining)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class _Runner:

@@ -210,10 +210,45 @@ async def test_an_ended_session_returns_only_after_the_capture_under_way() -> No
     client.send(request(0, 0, W, H, incremental=True))
     await wait_until(screen.blocked.is_set)
     client.task.cancel()  # what the agent does when either side ends the session
-    asyncio.get_running_loop().call_later(0.3, screen.release.set)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.1, client.task.cancel)  # a second cancel does not cut the wait short
+    loop.call_later(0.3, screen.release.set)
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(client.task, 5)
     assert not screen.capturing
+
+
+class BlockingSink(RecordingSink):
+    """A sink whose pointer injection hangs until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.blocked = threading.Event()
+        self.injecting = False
+
+    def pointer(self, x: int, y: int, buttons: int) -> None:
+        self.injecting = True
+        try:
+            self.blocked.set()
+            self.release.wait(10)
+            super().pointer(x, y, buttons)
+        finally:
+            self.injecting = False
+
+
+async def test_an_ended_session_returns_only_after_the_input_being_injected() -> None:
+    # The agent closes the input sink (its X connection) once serve_rfb has returned.
+    sink = BlockingSink()
+    client = Client(FakeScreen(sample_picture()), sink)
+    await client.handshake()
+    client.send(pointer(10, 10, 0))
+    await wait_until(sink.blocked.is_set)
+    client.task.cancel()
+    asyncio.get_running_loop().call_later(0.3, sink.release.set)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(client.task, 5)
+    assert not sink.injecting
 
 
 class DamagedScreen(FakeScreen):
