@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "CAPS_LOCK",
     "KEYSYM_MAX",
     "NO_SYMBOL",
     "Keymap",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 
 NO_SYMBOL = 0
+CAPS_LOCK = 0xFFE5
+"""XK_Caps_Lock (X11 keysymdef.h)."""
 KEYSYM_MAX = 0x1FFFFFFF
 """Keysyms are 29-bit values (X11 protocol, section 'Keysyms'); larger ones are invalid."""
 
@@ -43,13 +46,17 @@ class ShiftNeed(Enum):
 class Stroke:
     """A keycode to press and the Shift state it needs at that moment.
 
-    ``caps``: a letter key (lower case, then its upper case): Caps Lock picks its other
-    level as Shift does, so with Caps Lock on the Shift state needed is the opposite.
+    ``caps``: a letter key (lower case, then its upper case) that the X server treats as
+    one: Caps Lock picks its other level as Shift does, so with Caps Lock on the Shift
+    state needed is the opposite. ``unlock``: a lower-case letter on a key the server does
+    not treat as a letter key (Unicode keysyms): Caps Lock is not undone by Shift there,
+    since clients upper-case the keysym themselves, so it must be off for the stroke.
     """
 
     keycode: int
     shift: ShiftNeed
     caps: bool = False
+    unlock: bool = False
 
 
 def normalize_keysym(keysym: int) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 from Xlib import X
 
 from tasuke.desktop.keymap import (
+    CAPS_LOCK,
     NO_SYMBOL,
     Keymap,
     ShiftNeed,
@@ -159,10 +160,16 @@ class X11Input:
             _log.info("no keycode free for keysym %#x; key ignored", keysym)
             return
         need = stroke.shift
+        unlock: int | None = None
         if stroke.caps and need is not ShiftNeed.ANY and self._caps_lock_on():
             # The viewer sends the character it means: with the customer's Caps Lock on,
             # a letter key's other level is what Shift does not pick.
             need = ShiftNeed.OFF if need is ShiftNeed.ON else ShiftNeed.ON
+        elif stroke.unlock and self._caps_lock_on():
+            unlock = self._keymap.keycode_of(CAPS_LOCK)
+        if unlock is not None:  # Caps Lock off for this stroke only
+            self._fake(X.KeyPress, unlock)
+            self._fake(X.KeyRelease, unlock)
         held_shift = [kc for kc in set(self._down.values()) if kc in self._keymap.shift_keycodes]
         added: list[int] = []
         lifted: list[int] = []
@@ -181,6 +188,9 @@ class X11Input:
             self._fake(X.KeyRelease, keycode)
         for keycode in lifted:
             self._fake(X.KeyPress, keycode)
+        if unlock is not None:
+            self._fake(X.KeyPress, unlock)
+            self._fake(X.KeyRelease, unlock)
         self._down[keysym] = stroke.keycode
 
     def _release(self, keysym: int) -> None:
@@ -188,6 +198,9 @@ class X11Input:
         if keycode is None:
             # Some viewers release with the other level's keysym ('1' for '!').
             keycode = self._keymap.keycode_of(keysym)
+            pair = case_pair(keysym)
+            if keycode is None and pair is not None:
+                keycode = self._temporary.get(pair[0])  # a letter bound with both cases
             if keycode is None or keycode not in self._down.values():
                 return
             for other in [ks for ks, kc in self._down.items() if kc == keycode]:
@@ -212,7 +225,10 @@ class X11Input:
         keycode = self._bind_temporary(pair[0], pair)
         if keycode is None:
             return None
-        return Stroke(keycode, ShiftNeed.ON if keysym == pair[1] else ShiftNeed.OFF, caps=True)
+        shift = ShiftNeed.ON if keysym == pair[1] else ShiftNeed.OFF
+        if max(pair) <= 0xFF:  # Latin-1: the X server makes it a letter key
+            return Stroke(keycode, shift, caps=True)
+        return Stroke(keycode, shift, unlock=shift is ShiftNeed.OFF)
 
     def _bind_temporary(self, keysym: int, row: tuple[int, int]) -> int | None:
         keycode = self._temporary.get(keysym)

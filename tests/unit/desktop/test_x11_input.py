@@ -118,11 +118,11 @@ def test_letters_keep_their_case_when_the_customers_caps_lock_is_on(
     try:
         assert caps_lock_on(desktop)
         mark = clear_entry(sink, window)
-        type_text(sink, "Hello, World! abc XYZ 123 éÉ")
+        type_text(sink, "Hello, World! abc XYZ 123 éÉ αβγ ΑΒΓ жЖ")
         sink.key(SHIFT_L, True)  # a viewer's own Shift, as a browser sends it
         tap(sink, ord("Q"))
         sink.key(SHIFT_L, False)
-        window.log.wait_text("Hello, World! abc XYZ 123 éÉQ", after=mark)
+        window.log.wait_text("Hello, World! abc XYZ 123 éÉ αβγ ΑΒΓ жЖQ", after=mark)
         assert caps_lock_on(desktop), "the customer's Caps Lock is left as it was"
         assert not held_keycodes(desktop) & shift_keycodes(desktop)
     finally:
@@ -140,6 +140,11 @@ def test_release_with_the_other_levels_keysym(
     sink.key(SHIFT_L, False)
     sink.key(ord("1"), False)
     window.log.wait_text("!", after=mark)
+    assert held_keycodes(desktop) == set()
+    # The same for a letter missing from the map: 'É' goes down, comes up as 'é'.
+    sink.key(0xC9, True)
+    sink.key(0xE9, False)
+    window.log.wait_text("!É", after=mark)
     assert held_keycodes(desktop) == set()
 
 
