@@ -135,5 +135,12 @@ test("the operator is told why the monitor shown changed, in both languages", ()
   assert.match(refused, /^Monitor 2 could not be shown: showing all monitors\. \/ /);
   assert.match(refused, /モニター 2 を表示できませんでした。すべてのモニターを表示しています。$/);
   for (const text of [gone, added, refused]) assert.match(text, JAPANESE);
+  // Asked for monitor 2 while all were shown, and a monitor was plugged in before the
+  // agent read the request: monitor 2 is still there, so it is not "not connected".
+  assert.match(monitorNotice(TWO, 2, three, 0), /^The customer's monitors changed: 3 connected, showing all monitors\./);
+  // Asked for monitor 3 as it was unplugged: first the list (monitor 3 is gone), then the
+  // agent's answer to the request, which says nothing new.
+  assert.match(monitorNotice(three, 3, TWO, 0), /^Monitor 3 is not connected any more/);
+  assert.equal(monitorNotice(TWO, 0, TWO, 0), "");
 });
 

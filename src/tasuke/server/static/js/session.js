@@ -209,7 +209,9 @@ class ConsoleSession {
         const { monitors, selected } = checkMonitorsMessage(msg);
         const notice = monitorNotice(this.monitors, this.monitorShown, monitors, selected);
         this._showMonitors(monitors, selected);
-        this.view.showMonitorNotice(notice);
+        // Only the operator's own choice clears a note: an answer that says nothing new
+        // (the reply to a choice that crossed a change) leaves it.
+        if (notice) this.view.showMonitorNotice(notice);
         break;
       }
       case "consent": {

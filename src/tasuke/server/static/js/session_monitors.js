@@ -77,8 +77,8 @@ export function monitorMessage(value, count) {
   return { type: "monitor", select: index };
 }
 
-const sameList = (a, b) =>
-  a.length === b.length && a.every((m, i) => m.every((n, j) => n === b[i][j]));
+const sameBox = (a, b) => a.every((n, i) => n === b[i]);
+const sameList = (a, b) => a.length === b.length && a.every((m, i) => sameBox(m, b[i]));
 
 const shownText = (selected) =>
   selected === 0
@@ -86,14 +86,17 @@ const shownText = (selected) =>
     : { en: `monitor ${selected}`, ja: `モニター ${selected} ` };
 
 /**
- * What to tell the operator when the agent's `monitors` message arrives: "" when nothing
- * changed for them. `previous` is the list the console had, `shown` the monitor it showed
- * or asked for (0: all); `monitors` and `selected` are the agent's message.
+ * What to tell the operator when the agent's `monitors` message arrives: "" when it says
+ * nothing new (the note shown before stays). `previous` is the list the console had,
+ * `shown` the monitor it showed or last asked for (0: all); `monitors` and `selected` are
+ * the agent's message. Claims only what the message shows: a monitor is "not connected any
+ * more" only when its rectangle is missing from the new list.
  */
 export function monitorNotice(previous, shown, monitors, selected) {
   const now = shownText(selected);
   if (!sameList(previous, monitors)) {
-    if (shown > 0 && selected === 0) {
+    const was = shown > 0 ? previous[shown - 1] : undefined;
+    if (selected === 0 && was && !monitors.some((m) => sameBox(m, was))) {
       return (
         `Monitor ${shown} is not connected any more: showing all monitors. / ` +
         `モニター ${shown} が接続されていないため、すべてのモニターを表示しています。`
