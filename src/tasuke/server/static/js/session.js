@@ -54,7 +54,7 @@ class ConsoleSession {
     this.scope = null;
     this.agentInfo = null;
     this.monitors = [];
-    /** The monitor shown, or asked for by the operator and not yet answered (0: all). */
+    /** The monitor shown (0: all): as the agent last said, or as the operator last chose. */
     this.monitorShown = 0;
     this.address = undefined;
     this.ended = false;
